@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# Shared by every verb in scripts/.  Sourced, never run.
+#
+# Everything big lives outside the repo, under $MM_SEQID_CACHE:
+#   apt/      the private apt state and the downloaded .deb
+#   linux/    the kernel git tree: branch "base" is the pinned base,
+#             branch "mm-seqid" is the base with patches/ applied
+#   build/NAME/  out-of-tree build directories, one per config NAME
+#   ccache/   the compiler cache
+#   logs/     the console logs of the last boots
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCRIPTS=$REPO/scripts
+# shellcheck source=scripts/base.conf
+. "$SCRIPTS/base.conf"
+
+MM_SEQID_CACHE=${MM_SEQID_CACHE:-$HOME/.cache/mm-seqid}
+TREE=${TREE:-$MM_SEQID_CACHE/linux}
+BUILD_ROOT=$MM_SEQID_CACHE/build
+# shellcheck disable=SC2034 # used by the verbs
+LOGS=$MM_SEQID_CACHE/logs
+export CCACHE_DIR=${CCACHE_DIR:-$MM_SEQID_CACHE/ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-10G}
+# Paths below the cache are hashed relative, so the base and patched builds
+# share hits.
+export CCACHE_BASEDIR=$MM_SEQID_CACHE
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+PATH=$HOME/.cargo/bin:$PATH
+export PATH
+
+# The same CC on every make call, or kbuild rebuilds everything.
+KMAKE_CC="ccache gcc"
+JOBS=${JOBS:-$(nproc)}
+
+PROG=$(basename "$0")
+
+log() { printf '[%s] %s\n' "$PROG" "$*" >&2; }
+die() { printf '[%s] error: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+# banner STAGE: print a stage header and remember when it started.
+STAGE=
+STAGE_T0=0
+banner() {
+	stage_end
+	STAGE=$1
+	STAGE_T0=$(date +%s)
+	printf '\n==== %s: %s ====\n' "$PROG" "$STAGE" >&2
+}
+stage_end() {
+	if [ -n "$STAGE" ]; then
+		printf '==== %s: %s done in %ss ====\n' "$PROG" "$STAGE" \
+			"$(($(date +%s) - STAGE_T0))" >&2
+		STAGE=
+	fi
+}
+
+need_cmd() {
+	local cmd=$1 hint=$2
+	command -v "$cmd" >/dev/null 2>&1 ||
+		die "'$cmd' not found. $hint"
+}
+
+# kmake NAME ARGS...: make in the tree with the build dir of config NAME.
+kmake() {
+	local name=$1
+	shift
+	make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" HOSTCC="$KMAKE_CC" \
+		-j"$JOBS" "$@"
+}
+
+series_patches() {
+	find "$REPO/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
+		! -name '0000-*' | sort
+}
