@@ -30,7 +30,8 @@ export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 PATH=$HOME/.cargo/bin:$PATH
 export PATH
 
-# The same CC on every make call, or kbuild rebuilds everything.
+# The same CC on every make call, or kbuild rebuilds everything.  HOSTCC stays
+# plain gcc: Rust host programs link with -Clinker=$(HOSTCC), one word.
 KMAKE_CC="ccache gcc"
 JOBS=${JOBS:-$(nproc)}
 
@@ -66,7 +67,7 @@ need_cmd() {
 kmake() {
 	local name=$1
 	shift
-	make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" HOSTCC="$KMAKE_CC" \
+	make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" \
 		-j"$JOBS" "$@"
 }
 
