@@ -5,12 +5,16 @@
 //! libtest command line works: `--list`, name filters, `--exact`. Every test runs on the main
 //! thread, one at a time, so that the process is single-threaded whenever a test forks.
 //!
+//! `mm-seqid-harness --demo` prints, instead, the ids seen by a process, its thread, a fork
+//! child and an exec'd child, and what a bound context lets each of them do.
+//!
 //! Environment:
 //! - `MM_SEQID_ABA_ITERS=N`: processes in the ABA test (default 10000; `--stress`-like runs use
 //!   100000 or more).
 //! - `MM_SEQID_HOST_ONLY=1`: host-only development: tests that need the device are ignored
 //!   instead of failing. The scripts and CI never set it.
 
+mod demo;
 mod tests;
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -26,6 +30,15 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some(CHILD_MODE) {
         return ExitCode::from(child_mode(&argv[2..]));
+    }
+    if argv.get(1).map(String::as_str) == Some("--demo") {
+        return match demo::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
 
     let mut args = Arguments::from_args();

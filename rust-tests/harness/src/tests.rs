@@ -98,7 +98,7 @@ fn dev() -> Result<Dev, String> {
 
 /// Runs the test binary in a child mode; the pipe's write end is appended to `args` unless
 /// `pipe_at` says where it goes. Returns the records the child wrote.
-fn spawn_report(
+pub fn spawn_report(
     mode: &str,
     mut args: Vec<String>,
     keep: &[RawFd],
@@ -128,7 +128,7 @@ fn one(recs: Vec<Record>, what: &str) -> Result<Record, String> {
 }
 
 /// A forked child that probes `fd` with raw calls and reports over a pipe.
-fn fork_probe(fd: RawFd, set: Option<u64>, try_bind: bool) -> Result<Record, String> {
+pub fn fork_probe(fd: RawFd, set: Option<u64>, try_bind: bool) -> Result<Record, String> {
     let (r, w) = pipe();
     let wfd = w.as_raw_fd();
     // Child: raw ioctls, write(), _exit: async-signal-safe.

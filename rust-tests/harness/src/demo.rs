@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `--demo`: what README's run command shows.
+
+use std::os::fd::AsRawFd;
+
+use mm_seqid_harness::{
+    enc, fork_child, pipe, raw_get_mm_id, raw_get_value, show, wait_exit, Dev, Record,
+};
+
+use crate::tests::{fork_probe, spawn_report};
+
+fn verdict(v: i64) -> String {
+    if v >= 0 {
+        "accepted".into()
+    } else {
+        format!("refused: {}", show(v))
+    }
+}
+
+/// Prints the demo; fails if the kernel does not behave as the contract says.
+pub fn run() -> Result<(), String> {
+    let d = Dev::open()?;
+    let fd = d.raw();
+    let me = d.mm_id().map_err(|e| format!("GET_MM_ID: {e}"))?;
+    let pid = std::process::id();
+
+    println!("mm sequence ids, as MM_SEQID_IOC_GET_MM_ID of /dev/rust-mm-seqid reports them:");
+    println!("  {:<38} id {me}", format!("parent (pid {pid})"));
+    let thread = std::thread::spawn(move || raw_get_mm_id(fd))
+        .join()
+        .unwrap();
+    println!(
+        "  {:<38} id {}  (shares the parent's mm)",
+        "a thread of the parent",
+        show(enc(thread))
+    );
+    let fork = fork_probe(fd, None, false)?;
+    println!(
+        "  {:<38} id {}  (a copy of the mm: new id)",
+        format!("fork child (pid {})", fork.pid),
+        show(fork.mm_id)
+    );
+    let exec = spawn_report("bind-exec", vec![], &[], None)?;
+    if let [before, after] = exec[..] {
+        println!(
+            "  {:<38} id {} before execve, {} after  (same pid, new mm)",
+            format!("another process (pid {})", before.pid),
+            show(before.mm_id),
+            show(after.mm_id)
+        );
+    }
+
+    println!();
+    println!("A context bound by the parent (MM_SEQID_IOC_BIND), value 7:");
+    d.bind().map_err(|e| format!("BIND: {e}"))?;
+    d.set_value(7).map_err(|e| format!("SET_VALUE: {e}"))?;
+    let t = std::thread::spawn(move || enc(raw_get_value(fd)))
+        .join()
+        .unwrap();
+    println!("  {:<38} GET_VALUE {}", "the parent's thread", verdict(t));
+    let f = fork_probe(fd, None, false)?;
+    println!("  {:<38} GET_VALUE {}", "a fork child", verdict(f.value));
+    if let [_, after] = exec[..] {
+        println!(
+            "  {:<38} GET_VALUE {}",
+            "the bind-exec process after execve",
+            verdict(after.value)
+        );
+    }
+    println!();
+    println!("Hand-over: the parent unbinds, a fork child binds:");
+    d.unbind().map_err(|e| format!("UNBIND: {e}"))?;
+    let (r, w) = pipe();
+    let wfd = w.as_raw_fd();
+    // Child: raw calls only; binds, reports and exits.
+    let pid = fork_child(|| i32::from(!Record::probe(fd, None, true).write_to(wfd)));
+    drop(w);
+    let recs = Record::read_all(&r);
+    wait_exit(pid)?;
+    let [child] = recs[..] else {
+        return Err("the fork child sent no record".into());
+    };
+    println!(
+        "  {:<38} BIND {}",
+        format!("fork child (pid {})", child.pid),
+        verdict(child.bind)
+    );
+    println!(
+        "  {:<38} GET_VALUE {}",
+        "the old owner, the parent",
+        verdict(enc(d.value()))
+    );
+
+    let ok = enc(thread) == me as i64
+        && fork.mm_id > me as i64
+        && t == 7
+        && f.value < 0
+        && exec.len() == 2
+        && exec[1].value < 0
+        && child.bind == 0
+        && d.value().is_err();
+    if ok {
+        println!("\nAll as the contract says.");
+        Ok(())
+    } else {
+        Err("the kernel did not behave as the contract says".into())
+    }
+}
