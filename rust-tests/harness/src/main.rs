@@ -19,12 +19,16 @@ mod tests;
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use libtest_mimic::{Arguments, Trial};
 use mm_seqid_harness::{
     keep_fd, pidfd_getfd, raw_bind, raw_get_mm_id, recv_fd, send_fd, Dev, Record, SelfExec,
     CHILD_MODE,
 };
+
+/// What each test that ran returned.
+static RESULTS: Mutex<Vec<(&str, bool)>> = Mutex::new(Vec::new());
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -48,10 +52,23 @@ fn main() -> ExitCode {
     let trials: Vec<Trial> = tests::all()
         .into_iter()
         .map(|(name, f)| {
-            Trial::test(name, move || f().map_err(Into::into)).with_ignored_flag(host_only)
+            Trial::test(name, move || {
+                let r = f();
+                RESULTS.lock().unwrap().push((name, r.is_ok()));
+                r.map_err(Into::into)
+            })
+            .with_ignored_flag(host_only)
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
+    // One line per test that ran, each on a line of its own (what a test prints may split
+    // libtest's lines), for scripts/test to count.
+    for (name, ok) in RESULTS.lock().unwrap().iter() {
+        println!(
+            "guest-result harness:{name} {}",
+            if *ok { "ok" } else { "FAIL" }
+        );
+    }
     // The plain closing line that any runner reads.
     println!(
         "{} passed, {} failed",
