@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Fork and exec microbenchmarks, run inside a guest by `scripts/bench`.
 //!
-//! `mm-seqid-bench ITERS ROUNDS` prints, for each workload, one line
+//! `mm-seqid-bench ITERS ROUNDS` (ITERS forks, ITERS/20 execs per round) prints, for each
+//! workload, one line
 //! `bench WORKLOAD ns_per_op R1 R2 ...` with the time per operation of each round. The
 //! workloads create a new mm per operation, so they are where `mm_init()` (and the id) costs:
 //!
@@ -100,12 +101,15 @@ fn main() {
     let rounds: u32 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(5);
     let e = Exec::new();
     let argv = e.ptrs();
-    let workloads: [(&str, &dyn Fn()); 3] = [
-        ("fork", &fork_once),
-        ("fork_exec", &|| fork_exec_once(&e, &argv)),
-        ("vfork_exec", &|| spawn_once(&e, &argv)),
+    // An exec costs some 50 forks (it reads the binary): fewer of them.
+    let workloads: [(&str, u32, &dyn Fn()); 3] = [
+        ("fork", iters, &fork_once),
+        ("fork_exec", iters.div_ceil(20), &|| {
+            fork_exec_once(&e, &argv)
+        }),
+        ("vfork_exec", iters.div_ceil(20), &|| spawn_once(&e, &argv)),
     ];
-    for (name, f) in workloads {
+    for (name, iters, f) in workloads {
         // One warm-up round, not reported.
         for _ in 0..iters / 10 {
             f();
