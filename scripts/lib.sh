@@ -75,3 +75,46 @@ series_patches() {
 	find "$REPO/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
 		! -name '0000-*' | sort
 }
+
+# Results of the checking verbs: one line per check, "N passed, N failed"
+# last.  result ok|fail NAME [DETAIL]; check NAME CMD...; finish; fatal.
+T0=$(date +%s)
+passed=0
+failed=0
+failures=()
+result() {
+	if [ "$1" = ok ]; then
+		passed=$((passed + 1))
+		printf 'ok   %s\n' "$2"
+	else
+		failed=$((failed + 1))
+		failures+=("$2${3:+: $3}")
+		printf 'FAIL %s%s\n' "$2" "${3:+: $3}"
+	fi
+}
+# check NAME CMD...: run CMD, record the result under NAME.
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		result ok "$name"
+	else
+		result fail "$name"
+	fi
+}
+finish() {
+	stage_end
+	printf '\n%s: %ss in all\n' "$PROG" "$(($(date +%s) - T0))"
+	if [ ${#failures[@]} -gt 0 ]; then
+		printf 'failed:\n'
+		printf '  %s\n' "${failures[@]}"
+	fi
+	printf '%d passed, %d failed\n' "$passed" "$failed"
+	[ "$failed" = 0 ]
+}
+# fatal NAME DETAIL: a setup problem is a failure too, in the same closing line.
+fatal() {
+	result fail "$1" "$2"
+	finish
+	exit 1
+}
