@@ -270,18 +270,20 @@ fn ids_thread_shares_id() -> R {
     })
 }
 
-fn ids_clone_vm_shares_id() -> R {
+/// A child sharing our mm (clone with CLONE_VM and `extra`) sees our id.
+fn clone_vm_child_shares_id(extra: libc::c_int, what: &str) -> R {
     let d = dev()?;
     let me = ok("GET_MM_ID", d.mm_id())?;
-    let (id, _) = clone_vm_probe(d.raw(), 0)?;
-    want_rec("clone(CLONE_VM) child id", id, me as i64)
+    let (id, _) = clone_vm_probe(d.raw(), extra)?;
+    want_rec(what, id, me as i64)
+}
+
+fn ids_clone_vm_shares_id() -> R {
+    clone_vm_child_shares_id(0, "clone(CLONE_VM) child id")
 }
 
 fn ids_vfork_child_shares_id() -> R {
-    let d = dev()?;
-    let me = ok("GET_MM_ID", d.mm_id())?;
-    let (id, _) = clone_vm_probe(d.raw(), libc::CLONE_VFORK)?;
-    want_rec("vfork child id", id, me as i64)
+    clone_vm_child_shares_id(libc::CLONE_VFORK, "vfork child id")
 }
 
 fn ids_fork_child_new_larger() -> R {
@@ -295,35 +297,36 @@ fn ids_fork_child_new_larger() -> R {
     want_rec("parent id after fork", again, me)
 }
 
-fn ids_exec_same_pid_new_larger() -> R {
-    let recs = spawn_report("bind-exec", vec![], &[], None)?;
-    let [before, after] = recs[..] else {
-        return Err(format!("expected 2 records, got {}", recs.len()));
-    };
-    want_rec("pid after exec", after.pid, before.pid)?;
+/// The two records of a process that reported before and after its execve.
+fn before_after(recs: Vec<Record>) -> Result<(Record, Record), String> {
+    match recs[..] {
+        [before, after] => Ok((before, after)),
+        _ => Err(format!("expected 2 records, got {}", recs.len())),
+    }
+}
+
+/// After execve: the same pid, a new and larger id.
+fn exec_same_pid_new_larger(recs: Vec<Record>, what: &str) -> R {
+    let (before, after) = before_after(recs)?;
+    want_rec(&format!("pid after {what}"), after.pid, before.pid)?;
     ensure(before.mm_id > 0 && after.mm_id > before.mm_id, || {
         format!(
-            "exec: expected an id > {}, got {}",
+            "{what}: expected an id > {}, got {}",
             show(before.mm_id),
             show(after.mm_id)
         )
     })
 }
 
+fn ids_exec_same_pid_new_larger() -> R {
+    let recs = spawn_report("bind-exec", vec![], &[], None)?;
+    exec_same_pid_new_larger(recs, "exec")
+}
+
 fn ids_exec_from_thread_new_larger() -> R {
     let d = dev()?;
     let recs = spawn_report("thread-exec", vec![d.raw().to_string()], &[d.raw()], None)?;
-    let [before, after] = recs[..] else {
-        return Err(format!("expected 2 records, got {}", recs.len()));
-    };
-    want_rec("pid after exec from a thread", after.pid, before.pid)?;
-    ensure(before.mm_id > 0 && after.mm_id > before.mm_id, || {
-        format!(
-            "exec from a non-main thread: expected an id > {}, got {}",
-            show(before.mm_id),
-            show(after.mm_id)
-        )
-    })
+    exec_same_pid_new_larger(recs, "exec from a non-main thread")
 }
 
 fn ids_failed_exec_unchanged() -> R {
@@ -474,20 +477,21 @@ fn bound_owner_and_threads() -> R {
     want_rec("GET_VALUE", enc(d.value()), 5)
 }
 
-fn bound_clone_vm_child_accepted() -> R {
+/// A child sharing our mm (clone with CLONE_VM and `extra`) may use our bound context.
+fn clone_vm_child_accepted(extra: libc::c_int, value: u64, what: &str) -> R {
     let d = dev()?;
     ok("BIND", d.bind())?;
-    ok("SET_VALUE", d.set_value(6))?;
-    let (_, value) = clone_vm_probe(d.raw(), 0)?;
-    want_rec("clone(CLONE_VM) child GET_VALUE", value, 6)
+    ok("SET_VALUE", d.set_value(value))?;
+    let (_, got) = clone_vm_probe(d.raw(), extra)?;
+    want_rec(what, got, value as i64)
+}
+
+fn bound_clone_vm_child_accepted() -> R {
+    clone_vm_child_accepted(0, 6, "clone(CLONE_VM) child GET_VALUE")
 }
 
 fn bound_vfork_child_accepted() -> R {
-    let d = dev()?;
-    ok("BIND", d.bind())?;
-    ok("SET_VALUE", d.set_value(7))?;
-    let (_, value) = clone_vm_probe(d.raw(), libc::CLONE_VFORK)?;
-    want_rec("vfork child GET_VALUE", value, 7)
+    clone_vm_child_accepted(libc::CLONE_VFORK, 7, "vfork child GET_VALUE")
 }
 
 fn bound_fork_child_refused() -> R {
@@ -506,10 +510,7 @@ fn bound_fork_child_refused() -> R {
 }
 
 fn bound_exec_refused() -> R {
-    let recs = spawn_report("bind-exec", vec![], &[], None)?;
-    let [before, after] = recs[..] else {
-        return Err(format!("expected 2 records, got {}", recs.len()));
-    };
+    let (before, after) = before_after(spawn_report("bind-exec", vec![], &[], None)?)?;
     want_rec("BIND before exec", before.bind, 0)?;
     want_rec("GET_VALUE before exec", before.value, 0)?;
     want_rec("pid after exec", after.pid, before.pid)?;
@@ -517,28 +518,25 @@ fn bound_exec_refused() -> R {
     want_rec("GET_VALUE after exec, same pid", after.value, eperm())
 }
 
-fn bound_scm_rights_refused() -> R {
+/// Another process that got our bound fd (by `probe`) is refused and changes nothing.
+fn other_process_refused(probe: fn(RawFd, u64) -> Result<Record, String>, who: &str) -> R {
     let d = dev()?;
     let me = ok("GET_MM_ID", d.mm_id())? as i64;
     ok("BIND", d.bind())?;
     ok("SET_VALUE", d.set_value(31))?;
-    let rec = scm_rights_probe(d.raw(), 32)?;
-    want_rec("receiver GET_OWNER", rec.owner, me)?;
-    want_rec("receiver GET_VALUE", rec.value, eperm())?;
-    want_rec("receiver SET_VALUE", rec.set, eperm())?;
+    let rec = probe(d.raw(), 32)?;
+    want_rec(&format!("{who} GET_OWNER"), rec.owner, me)?;
+    want_rec(&format!("{who} GET_VALUE"), rec.value, eperm())?;
+    want_rec(&format!("{who} SET_VALUE"), rec.set, eperm())?;
     want_rec("GET_VALUE after the refusal", enc(d.value()), 31)
 }
 
+fn bound_scm_rights_refused() -> R {
+    other_process_refused(scm_rights_probe, "SCM_RIGHTS receiver")
+}
+
 fn bound_pidfd_getfd_refused() -> R {
-    let d = dev()?;
-    let me = ok("GET_MM_ID", d.mm_id())? as i64;
-    ok("BIND", d.bind())?;
-    ok("SET_VALUE", d.set_value(41))?;
-    let rec = pidfd_getfd_probe(d.raw(), 42)?;
-    want_rec("pidfd_getfd GET_OWNER", rec.owner, me)?;
-    want_rec("pidfd_getfd GET_VALUE", rec.value, eperm())?;
-    want_rec("pidfd_getfd SET_VALUE", rec.set, eperm())?;
-    want_rec("GET_VALUE after the refusal", enc(d.value()), 41)
+    other_process_refused(pidfd_getfd_probe, "pidfd_getfd thief")
 }
 
 fn fdinfo_owner(fd: RawFd) -> Result<String, String> {
@@ -774,13 +772,16 @@ fn bad_unknown_ioctl_enotty() -> R {
     Ok(())
 }
 
-fn pointer_cases(d: &Dev, addr: usize, what: &str) -> R {
-    for (name, cmd) in [
-        ("GET_MM_ID", ioctl::GET_MM_ID),
-        ("GET_OWNER", ioctl::GET_OWNER),
-        ("GET_VALUE", ioctl::GET_VALUE),
-        ("SET_VALUE", ioctl::SET_VALUE),
-    ] {
+/// The ioctls that write a u64 to user memory.
+const WRITING_IOCTLS: [(&str, u32); 3] = [
+    ("GET_MM_ID", ioctl::GET_MM_ID),
+    ("GET_OWNER", ioctl::GET_OWNER),
+    ("GET_VALUE", ioctl::GET_VALUE),
+];
+
+/// Each of `cmds` with `addr` as its argument fails with EFAULT.
+fn efault(d: &Dev, cmds: &[(&str, u32)], addr: usize, what: &str) -> R {
+    for &(name, cmd) in cmds {
         want_errno(
             &format!("{name} with {what} pointer"),
             raw_ioctl(d.raw(), cmd, addr),
@@ -788,6 +789,12 @@ fn pointer_cases(d: &Dev, addr: usize, what: &str) -> R {
         )?;
     }
     Ok(())
+}
+
+/// Every pointer-taking ioctl with `addr` fails with EFAULT.
+fn pointer_cases(d: &Dev, addr: usize, what: &str) -> R {
+    efault(d, &WRITING_IOCTLS, addr, what)?;
+    efault(d, &[("SET_VALUE", ioctl::SET_VALUE)], addr, what)
 }
 
 fn bad_null_pointer_efault() -> R {
@@ -830,17 +837,7 @@ fn bad_readonly_pointer() -> R {
     let d = dev()?;
     let p = map_page(libc::PROT_READ)?;
     let r = (|| {
-        for (name, cmd) in [
-            ("GET_MM_ID", ioctl::GET_MM_ID),
-            ("GET_OWNER", ioctl::GET_OWNER),
-            ("GET_VALUE", ioctl::GET_VALUE),
-        ] {
-            want_errno(
-                &format!("{name} into a read-only page"),
-                raw_ioctl(d.raw(), cmd, p),
-                Errno::EFAULT,
-            )?;
-        }
+        efault(&d, &WRITING_IOCTLS, p, "a read-only")?;
         ok(
             "SET_VALUE from a read-only page",
             raw_ioctl(d.raw(), ioctl::SET_VALUE, p),
