@@ -71,6 +71,25 @@ kmake() {
 		-j"$JOBS" "$@"
 }
 
+# private_apt DIR TYPES SUITE: an apt configuration of our own under DIR, so
+# that the machine's sources are never touched.  Sets PRIVATE_APT to the
+# apt-get options that use it, and updates its lists.
+private_apt() {
+	local dir=$1 types=$2 suite=$3
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+	cat >"$dir/$suite-$types.sources" <<SRC
+Types: $types
+URIs: $BASE_MIRROR
+Suites: $suite
+Components: main
+Signed-By: $BASE_KEYRING
+SRC
+	PRIVATE_APT=(-q -o "Dir::Etc::sourcelist=$dir/$suite-$types.sources"
+		-o Dir::Etc::sourceparts=/dev/null -o "Dir::State::Lists=$dir/lists"
+		-o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
+	apt-get "${PRIVATE_APT[@]}" update >/dev/null
+}
+
 series_patches() {
 	find "$REPO/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
 		! -name '0000-*' | sort
