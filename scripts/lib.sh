@@ -63,12 +63,23 @@ need_cmd() {
 		die "'$cmd' not found. $hint"
 }
 
+# A build directory made with scripts/build --llvm holds this file; such a
+# config is built with clang and lld from LLVM_DIR on every make call.  The
+# debug config needs it: the kernel only allows Rust with KASAN under clang.
+LLVM_DIR=${LLVM_DIR:-/usr/lib/llvm-19/bin/}
+LLVM_MARK=.mm-seqid-llvm
+
 # kmake NAME ARGS...: make in the tree with the build dir of config NAME.
 kmake() {
 	local name=$1
 	shift
-	make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" \
-		-j"$JOBS" "$@"
+	if [ -f "$BUILD_ROOT/$name/$LLVM_MARK" ]; then
+		make -C "$TREE" O="$BUILD_ROOT/$name" LLVM="$LLVM_DIR" \
+			CC="ccache ${LLVM_DIR}clang" -j"$JOBS" "$@"
+	else
+		make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" \
+			-j"$JOBS" "$@"
+	fi
 }
 
 # private_apt DIR TYPES SUITE: an apt configuration of our own under DIR, so

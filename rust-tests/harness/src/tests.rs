@@ -57,6 +57,18 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ("race_bind_threads", race_bind_threads),
         ("race_bind_processes", race_bind_processes),
         ("race_bind_vs_fork", race_bind_vs_fork),
+        (
+            "race_bind_fork_child_never_owner",
+            race_bind_fork_child_never_owner,
+        ),
+        ("race_exec_thread_while_ioctl", race_exec_thread_while_ioctl),
+        ("race_unbind_bind_threads", race_unbind_bind_threads),
+        (
+            "race_bind_unbind_processes_exclusive",
+            race_bind_unbind_processes_exclusive,
+        ),
+        ("race_close_vs_ioctl", race_close_vs_ioctl),
+        ("fuzz_ioctls", fuzz_ioctls),
     ]
 }
 
@@ -989,4 +1001,434 @@ fn race_bind_vs_fork() -> R {
         "race_bind_vs_fork: {before} forks before BIND returned, {after_eperm} after (all EPERM)"
     );
     Ok(())
+}
+
+/// A count of outcomes that children report through their exit codes.
+fn tally(codes: &[i32]) -> String {
+    let mut seen = std::collections::BTreeMap::new();
+    for c in codes {
+        *seen.entry(*c).or_insert(0) += 1;
+    }
+    format!("{seen:?}")
+}
+
+fn race_bind_fork_child_never_owner() -> R {
+    const FORKS: usize = 400;
+    let d = dev()?;
+    let me = ok("GET_MM_ID", d.mm_id())?;
+    let fd = d.raw();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    // The owner's second thread binds and unbinds without pause. While a child owns the
+    // context (it bound it while unbound), the owner gets EPERM; nothing else is allowed.
+    let flipper = std::thread::spawn(move || -> Result<(u64, u64), Errno> {
+        let (mut done, mut refused) = (0, 0);
+        while !s2.load(Ordering::Relaxed) {
+            for r in [raw_bind(fd), raw_unbind(fd)] {
+                match r {
+                    Ok(()) => done += 1,
+                    Err(Errno::EPERM) => refused += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok((done, refused))
+    });
+    let mut codes = Vec::new();
+    for i in 0..FORKS {
+        let try_bind = i % 2 == 0;
+        // Child of a process with a second thread: raw ioctls and _exit only.
+        // 10: bound it itself (then released it), 11: refused, 12: only looked;
+        // 1-7: the owner was wrong.
+        let pid = fork_child(|| {
+            let Ok(id) = raw_get_mm_id(fd) else { return 1 };
+            if id == me {
+                return 2;
+            }
+            match raw_get_owner(fd) {
+                Ok(o) if o == id => return 3,
+                Ok(o) if o != 0 && o != me => return 4,
+                Ok(_) => {}
+                Err(_) => return 1,
+            }
+            if !try_bind {
+                return 12;
+            }
+            match raw_bind(fd) {
+                Ok(()) => {
+                    if raw_get_owner(fd) != Ok(id) {
+                        return 5;
+                    }
+                    if raw_get_value(fd).is_err() {
+                        return 6;
+                    }
+                    if raw_unbind(fd).is_err() {
+                        return 7;
+                    }
+                    10
+                }
+                Err(Errno::EPERM) => 11,
+                Err(_) => 1,
+            }
+        });
+        codes.push(wait_exit(pid)?);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (done, refused) = ok("the owner's BIND/UNBIND", flipper.join().unwrap())?;
+    let bad = codes.iter().filter(|&&c| c < 10).count();
+    eprintln!(
+        "race_bind_fork_child_never_owner: {FORKS} children (exit code: count) {}; owner \
+         thread: {done} BIND/UNBIND done, {refused} refused while a child owned it",
+        tally(&codes)
+    );
+    ensure(bad == 0, || {
+        format!(
+            "{bad} of {FORKS} fork children saw themselves or a stranger as owner without \
+             binding, or lost a binding they had (codes 1-7: {})",
+            tally(&codes)
+        )
+    })?;
+    let o = ok("GET_OWNER at the end", d.owner())?;
+    ensure(o == 0 || o == me, || format!("owner at the end: {o}"))
+}
+
+/// Child mode `busy-thread-exec PIPEFD`: binds a new context, reports (extra 1), lets four
+/// threads hammer it with the owner's ioctls (reporting any failure with extra 99), and once
+/// they have issued 2000 ioctls, reports the count (extra 2) and execs from a fifth thread
+/// into `report`, which reports what the new image sees (extra 0).
+pub fn busy_thread_exec(pipe: RawFd) -> u8 {
+    let d = match Dev::open() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("busy-thread-exec: {e}");
+            return 1;
+        }
+    };
+    let fd = d.raw();
+    std::mem::forget(d);
+    let mut r = Record::probe(fd, Some(77), true);
+    r.extra = 1;
+    if !r.write_to(pipe) {
+        return 1;
+    }
+    let me = raw_get_mm_id(fd).unwrap_or(0);
+    let count = Arc::new(AtomicI64::new(0));
+    for _ in 0..4 {
+        let c = count.clone();
+        std::thread::spawn(move || loop {
+            let bad = match (raw_get_value(fd), raw_get_owner(fd), raw_set_value(fd, 77)) {
+                (Ok(77), Ok(o), Ok(())) if o == me => None,
+                (v, o, s) => Some(Record {
+                    value: enc(v),
+                    owner: enc(o),
+                    set: enc0(s),
+                    extra: 99,
+                    ..Default::default()
+                }),
+            };
+            if let Some(rec) = bad {
+                rec.write_to(pipe);
+            }
+            c.fetch_add(3, Ordering::Relaxed);
+        });
+    }
+    let exec = SelfExec::new("report", &[fd.to_string(), pipe.to_string()]);
+    let t = std::thread::spawn(move || {
+        while count.load(Ordering::Relaxed) < 2000 {
+            std::thread::yield_now();
+        }
+        let rec = Record {
+            value: count.load(Ordering::Relaxed),
+            extra: 2,
+            ..Default::default()
+        };
+        rec.write_to(pipe);
+        keep_fd(pipe);
+        let e = exec.exec(&exec.argv_ptrs());
+        eprintln!("busy-thread-exec: execve: {e}");
+        std::process::exit(1);
+    });
+    let _ = t.join();
+    1
+}
+
+fn race_exec_thread_while_ioctl() -> R {
+    for round in 0..5 {
+        let (r, w) = pipe();
+        let pid =
+            SelfExec::new("busy-thread-exec", &[w.as_raw_fd().to_string()]).spawn(&[w.as_raw_fd()]);
+        drop(w);
+        let recs = Record::read_all(&r);
+        let code = wait_exit(pid)?;
+        let what = format!("round {round}");
+        let bad: Vec<_> = recs.iter().filter(|x| x.extra == 99).collect();
+        ensure(bad.is_empty(), || {
+            format!(
+                "{what}: the owner's threads were refused before the exec: {} failure(s), \
+                 first GET_VALUE {} GET_OWNER {} SET_VALUE {}",
+                bad.len(),
+                show(bad[0].value),
+                show(bad[0].owner),
+                show(bad[0].set)
+            )
+        })?;
+        let find = |extra| recs.iter().find(|x| x.extra == extra).copied();
+        let (Some(pre), Some(busy), Some(post)) = (find(1), find(2), find(0)) else {
+            return Err(format!(
+                "{what}: want the owner's record, the hammer count and the exec'd image's \
+                 record; got {recs:?} (exit {code})"
+            ));
+        };
+        ensure(code == 0, || {
+            format!("{what}: the exec'd image exited {code}")
+        })?;
+        want_rec("BIND by the owner", pre.bind, 0)?;
+        want_rec("SET_VALUE by the owner", pre.set, 0)?;
+        ensure(busy.value >= 2000, || {
+            format!("{what}: only {} ioctls before the exec", busy.value)
+        })?;
+        want_rec("pid after exec from a thread", post.pid, pre.pid)?;
+        ensure(post.mm_id > pre.mm_id, || {
+            format!(
+                "{what}: id after exec {} not above {}",
+                post.mm_id, pre.mm_id
+            )
+        })?;
+        want_rec("GET_OWNER after exec", post.owner, pre.mm_id)?;
+        want_rec("GET_VALUE after exec", post.value, eperm())?;
+    }
+    Ok(())
+}
+
+fn race_unbind_bind_threads() -> R {
+    const THREADS: usize = 16;
+    const ITERS: usize = 2000;
+    let d = dev()?;
+    let me = ok("GET_MM_ID", d.mm_id())?;
+    let fd = d.raw();
+    // Another process watches the owner while the threads flip it.
+    let (go_r, go_w) = pipe();
+    let (gfd, go_wfd) = (go_r.as_raw_fd(), go_w.as_raw_fd());
+    let watcher = fork_child(|| {
+        // SAFETY: Closes the child's copy of the write end, so that EOF can come.
+        unsafe { libc::close(go_wfd) };
+        let mut fl = libc::pollfd {
+            fd: gfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let Ok(id) = raw_get_mm_id(fd) else { return 1 };
+        loop {
+            match raw_get_owner(fd) {
+                Ok(o) if o == 0 || o == me => {}
+                Ok(_) => return 2,
+                Err(_) => return 1,
+            }
+            // A stranger's UNBIND never takes the context from its owner.
+            match raw_unbind(fd) {
+                Ok(()) | Err(Errno::EPERM) => {}
+                Err(_) => return 3,
+            }
+            match raw_get_value(fd) {
+                Ok(_) | Err(Errno::EPERM) => {}
+                Err(_) => return 4,
+            }
+            if id == me {
+                return 5;
+            }
+            // SAFETY: Polls one pollfd without waiting.
+            if unsafe { libc::poll(&mut fl, 1, 0) } != 0 {
+                return 0;
+            }
+        }
+    });
+    drop(go_r);
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let b = barrier.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                b.wait();
+                for i in 0..ITERS {
+                    let r = match (t + i) % 5 {
+                        0 => raw_bind(fd).map(|_| 0),
+                        1 => raw_unbind(fd).map(|_| 0),
+                        2 => raw_set_value(fd, i as u64).map(|_| 0),
+                        3 => raw_get_value(fd).map(|_| 0),
+                        _ => raw_get_owner(fd),
+                    };
+                    match r {
+                        Ok(o) if o == 0 || o == me => {}
+                        Ok(o) => return Err(format!("GET_OWNER {o}, want 0 or {me}")),
+                        Err(e) => return Err(format!("op {} failed: {e}", (t + i) % 5)),
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let mut errs = Vec::new();
+    for t in threads {
+        if let Err(e) = t.join().unwrap() {
+            errs.push(e);
+        }
+    }
+    drop(go_w);
+    let wcode = wait_exit(watcher)?;
+    ensure(errs.is_empty(), || {
+        format!(
+            "{} of {THREADS} owner threads saw a refusal or a stranger: {}",
+            errs.len(),
+            errs[0]
+        )
+    })?;
+    ensure(wcode == 0, || {
+        format!("the watching process failed with code {wcode} (2: a stranger owned it)")
+    })?;
+    let o = ok("GET_OWNER at the end", d.owner())?;
+    ensure(o == 0 || o == me, || format!("owner at the end: {o}"))
+}
+
+fn race_bind_unbind_processes_exclusive() -> R {
+    const PROCS: usize = 8;
+    const ITERS: u32 = 500;
+    let d = dev()?;
+    let fd = d.raw();
+    // A shared page: [0] how many processes believe they own the context, [1] the most seen.
+    let shared = {
+        // SAFETY: A fresh shared anonymous mapping of one page.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        ensure(p != libc::MAP_FAILED, || {
+            "mmap of a shared page failed".into()
+        })?;
+        p as usize
+    };
+    // SAFETY: The page is mapped, shared, and only used through atomics.
+    let holders = unsafe { &*(shared as *const std::sync::atomic::AtomicI32) };
+    // SAFETY: As above, the next 4 bytes.
+    let most = unsafe { &*((shared + 4) as *const std::sync::atomic::AtomicI32) };
+    let pids: Vec<_> = (0..PROCS)
+        .map(|_| {
+            // Child: raw ioctls and atomics. 0: fine; 1: an errno outside the contract;
+            // 2: owner lost while held; 3: UNBIND refused to the owner.
+            fork_child(|| {
+                let Ok(id) = raw_get_mm_id(fd) else { return 1 };
+                let mut won = 0u32;
+                for _ in 0..ITERS {
+                    match raw_bind(fd) {
+                        Ok(()) => {
+                            let n = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(n, Ordering::SeqCst);
+                            won += 1;
+                            if raw_get_owner(fd) != Ok(id)
+                                || raw_set_value(fd, u64::from(won)).is_err()
+                            {
+                                return 2;
+                            }
+                            holders.fetch_sub(1, Ordering::SeqCst);
+                            if raw_unbind(fd).is_err() {
+                                return 3;
+                            }
+                        }
+                        Err(Errno::EPERM) => {}
+                        Err(_) => return 1,
+                    }
+                }
+                // The number of wins, above the failure codes.
+                10 + won.min(200) as i32
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for pid in pids {
+        codes.push(wait_exit(pid)?);
+    }
+    let most = most.load(Ordering::SeqCst);
+    // SAFETY: Unmaps the page mapped above; no reference to it is used after this.
+    unsafe { libc::munmap(shared as *mut _, 4096) };
+    eprintln!(
+        "race_bind_unbind_processes_exclusive: {PROCS} processes x {ITERS} BIND attempts; wins \
+         per process (+10): {codes:?}; most simultaneous owners seen: {most}"
+    );
+    ensure(codes.iter().all(|&c| c >= 10), || {
+        format!("a process saw a broken binding: exit codes {codes:?}")
+    })?;
+    ensure(most == 1, || {
+        format!("{most} processes owned the context at once")
+    })?;
+    let wins: i32 = codes.iter().map(|c| c - 10).sum();
+    ensure(wins > 0, || "no process ever won the BIND".into())?;
+    want_rec("GET_OWNER at the end", enc(d.owner()), 0)
+}
+
+fn race_close_vs_ioctl() -> R {
+    const ROUNDS: usize = 200;
+    const HIGH: RawFd = 900;
+    raise_nofile(1024)?;
+    let (mut ops, mut badf) = (0i64, 0);
+    for round in 0..ROUNDS {
+        let d = dev()?;
+        if round % 2 == 0 {
+            ok("BIND", d.bind())?;
+        }
+        // A number that no open() in another thread can be given while it is closed.
+        // SAFETY: dup2 onto an fd this test owns.
+        let fd = unsafe { libc::dup2(d.raw(), HIGH) };
+        ensure(fd == HIGH, || format!("dup2: {}", Errno::last()))?;
+        drop(d);
+        let barrier = Arc::new(Barrier::new(5));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let b = barrier.clone();
+                std::thread::spawn(move || -> Result<i64, String> {
+                    b.wait();
+                    let mut n = 0;
+                    loop {
+                        let r = match (t + n as usize) % 3 {
+                            0 => raw_get_value(fd).map(drop),
+                            1 => raw_set_value(fd, 5),
+                            _ => raw_get_owner(fd).map(drop),
+                        };
+                        match r {
+                            Ok(()) => n += 1,
+                            Err(Errno::EBADF) => return Ok(n),
+                            Err(e) => return Err(format!("ioctl racing close: {e}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        std::thread::sleep(std::time::Duration::from_micros((round % 7) as u64 * 300));
+        // SAFETY: Closes the fd the threads use; they stop at EBADF.
+        let rc = unsafe { libc::close(fd) };
+        ensure(rc == 0, || format!("close: {}", Errno::last()))?;
+        for t in threads {
+            ops += t
+                .join()
+                .unwrap()
+                .map_err(|e| format!("round {round}: {e}"))?;
+            badf += 1;
+        }
+    }
+    eprintln!(
+        "race_close_vs_ioctl: {ROUNDS} rounds, {ops} ioctls before close, all {badf} threads \
+         stopped at EBADF"
+    );
+    Ok(())
+}
+
+fn fuzz_ioctls() -> R {
+    let cfg = crate::fuzz::Config::from_env();
+    let s = crate::fuzz::run(cfg)?;
+    crate::fuzz::verdict(&cfg, &s)
 }
