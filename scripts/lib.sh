@@ -38,7 +38,30 @@ JOBS=${JOBS:-$(nproc)}
 PROG=$(basename "$0")
 
 log() { printf '[%s] %s\n' "$PROG" "$*" >&2; }
-die() { printf '[%s] error: %s\n' "$PROG" "$*" >&2; exit 1; }
+die() { printf '[%s] error: %s%s\n' "$PROG" "$*" "$(space_hint)" >&2; exit 1; }
+
+# space_hint: if the file system of the cache has less than 512 MiB free,
+# says so, for the end of an error message.
+space_hint() {
+	local dir=$MM_SEQID_CACHE avail
+	while [ ! -d "$dir" ] && [ "$dir" != / ]; do dir=$(dirname "$dir"); done
+	avail=$(df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print $4 }')
+	[ -n "$avail" ] && [ "$avail" -lt $((512 * 1024)) ] || return 0
+	printf '\n[%s] %s has only %s KiB free: make room, or set MM_SEQID_CACHE to a larger disk, and rerun' \
+		"$PROG" "$dir" "$avail"
+}
+
+# Ctrl-C or a kill: say where, and that a rerun resumes.  Every verb leaves
+# what it was doing either done or undone (make deletes a half-written
+# target; scripts/base unpacks in a temporary directory; scripts/apply
+# aborts git am on its next run).
+on_interrupt() {
+	trap - INT TERM
+	printf '\n[%s] interrupted%s; rerun the same command to resume\n' "$PROG" \
+		"${STAGE:+ during \"$STAGE\"}" >&2
+	exit 130
+}
+trap on_interrupt INT TERM
 
 # banner STAGE: print a stage header and remember when it started.
 STAGE=
@@ -101,6 +124,15 @@ SRC
 	apt-get "${PRIVATE_APT[@]}" update >/dev/null
 }
 
+# base_worktree: prints the path of a detached worktree of branch base, made
+# on first use, for builds of the kernel without the series.
+base_worktree() {
+	local wt=$MM_SEQID_CACHE/base-worktree
+	[ -d "$wt" ] || git -C "$TREE" worktree add -q --detach "$wt" base >&2 ||
+		die "could not add a worktree of branch base at $wt"
+	echo "$wt"
+}
+
 series_patches() {
 	find "$REPO/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
 		! -name '0000-*' | sort
@@ -147,4 +179,69 @@ fatal() {
 	result fail "$1" "$2"
 	finish
 	exit 1
+}
+
+# guest_pass CONFIG TAG PREFIX SUITES -- GUEST-TESTS ARGS: boots config CONFIG,
+# runs scripts/guest-tests ARGS in it (the sample's C program, then the
+# harness command), and records one result per guest test (named PREFIX
+# NAME), one for the boot and its kernel log, and one per KUnit case of the
+# space-separated SUITES (see scripts/kunit-results).  Logs go to
+# $LOGS/TAG-*.  The harness is the command after the C program; every test
+# it lists with the same arguments must report.
+guest_pass() {
+	local name=$1 tag=$2 prefix=$3 suites=$4
+	shift 5
+	local logf=$LOGS/$tag-boot.log out=$LOGS/$tag-guest.out boot_rc
+	mkdir -p "$LOGS"
+	set +e
+	"$SCRIPTS/boot" --config="$name" --log="$logf" -- \
+		"$SCRIPTS/guest-tests" "$@" | tee "$out"
+	boot_rc=${PIPESTATUS[0]}
+	set -e
+	while read -r test verdict; do
+		if [ "$verdict" = ok ]; then
+			result ok "$prefix $test"
+		else
+			result fail "$prefix $test"
+		fi
+	done < <(sed -n 's/^guest-result \([^ ]*\) \(ok\|FAIL\)$/\1 \2/p' "$out")
+	grep -q '^guest-result sample-c-program' "$out" ||
+		result fail "$prefix sample-c-program" "did not run"
+	# The harness and its arguments: what follows the options and the C
+	# program, minus env.
+	local h=("$@")
+	while [[ "${h[0]}" == --* ]]; do h=("${h[@]:1}"); done
+	h=("${h[@]:1}")
+	while [ "${h[0]}" = env ] || [[ "${h[0]}" == *=* ]]; do h=("${h[@]:1}"); done
+	local want got
+	want=$("${h[@]}" --list 2>/dev/null | grep -c ': test$' || true)
+	got=$(grep -c '^guest-result harness:' "$out" || true)
+	[ "$got" = "$want" ] ||
+		result fail "$prefix harness" "$got of $want tests reported (see $out)"
+	if [ "$boot_rc" = 0 ]; then
+		result ok "$prefix boot ($name): tests passed, no kernel splat"
+	else
+		result fail "$prefix boot ($name): tests or kernel log" "see $logf and $out"
+	fi
+
+	[ -n "$suites" ] || return 0
+	banner "KUnit ($name)"
+	local json=$LOGS/$tag-kunit.json summary kp kf ks
+	rm -f "$json"
+	if [ -f "$logf.dmesg" ]; then
+		python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$json" \
+			"$logf.dmesg" >"$LOGS/$tag-kunit.txt" 2>&1 || true
+	fi
+	if [ -s "$json" ]; then
+		# shellcheck disable=SC2086 # the suites are words
+		summary=$("$SCRIPTS/kunit-results" "$json" $suites)
+		sed '$d' <<<"$summary"
+		read -r kp kf ks < <(tail -1 <<<"$summary")
+		passed=$((passed + kp))
+		failed=$((failed + kf))
+		[ "$kf" = 0 ] || failures+=("$kf KUnit case(s) on $name: see $LOGS/$tag-kunit.txt")
+		[ "$ks" = 0 ] || log "$ks KUnit case(s) skipped on $name"
+	else
+		result fail "KUnit ($name)" "no KTAP in the boot log (see $LOGS/$tag-kunit.txt)"
+	fi
 }

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The mm address reuse case of ublk (patch "ublk: refuse a reused mm address in
+//! ublk_ch_mmap()"), shown on the real driver.
+//!
+//! `mm-seqid-ublk-aba --kublk=PATH [--iters=N] [--expect=refused|accepted]`, as root, in a guest
+//! whose kernel has `CONFIG_BLK_DEV_UBLK`:
+//!
+//! 1. `kublk add -t null -q 1 -d 128` starts a ublk server; its daemon maps the command buffer
+//!    of `/dev/ublkcN`, which makes its mm the owner.
+//! 2. We take the daemon's `/dev/ublkcN` fd with `pidfd_getfd()`. Our own mmap of it must fail
+//!    with `EINVAL`: we are another mm.
+//! 3. The daemon is killed. Our fd keeps the char device open, so `ublk_ch_release()` does not
+//!    run and the owner is not reset: the daemon's mm is freed while ublk still refers to it.
+//! 4. N fork children, each with a new mm, try the same mmap. On a kernel that compares mm
+//!    pointers, those whose mm landed at the daemon's old address succeed. With the series,
+//!    every one must get `EINVAL`.
+//! 5. Control: we close our fd (the release resets the owner), open `/dev/ublkcN` again and
+//!    map it with the same length: it must succeed, or the refusals above prove nothing.
+//!
+//! `--expect=refused` (the default) passes if all N were refused; `--expect=accepted` (for the
+//! kernel without the series) passes if at least one was accepted: the bug is real. Ends with
+//! `N passed, N failed`.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use mm_seqid_harness::{fork_child, pidfd_getfd, wait_exit};
+use nix::errno::Errno;
+
+/// The command buffer of queue 0: 128 descriptors of at most 32 bytes, one page.
+const CMD_BUF_LEN: usize = 4096;
+
+/// mmap of queue 0's command buffer, read-only and shared, as ublk servers do. Returns 0 if
+/// it mapped (and unmaps it), else the errno. Async-signal-safe.
+fn try_map(fd: RawFd) -> i32 {
+    // SAFETY: A fresh mapping of our own choosing; the kernel validates the fd and offset.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            CMD_BUF_LEN,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Errno::last() as i32;
+    }
+    // SAFETY: Unmaps the mapping made just above.
+    unsafe { libc::munmap(p, CMD_BUF_LEN) };
+    0
+}
+
+struct Server {
+    dev_id: u32,
+    pid: i32,
+}
+
+fn kublk(kublk: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(kublk)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {kublk}: {e} (scripts/ublk-tests builds it)"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{kublk} {}: {}\n{text}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(text)
+}
+
+fn add_server(path: &str) -> Result<Server, String> {
+    let text = kublk(path, &["add", "-t", "null", "-q", "1", "-d", "128"])?;
+    let field = |key: &str| -> Option<i64> {
+        let at = text.find(key)? + key.len();
+        text[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    match (field("dev id"), field("daemon pid")) {
+        (Some(d), Some(p)) => Ok(Server {
+            dev_id: d as u32,
+            pid: p as i32,
+        }),
+        _ => Err(format!(
+            "kublk add: no dev id or daemon pid in its output:\n{text}"
+        )),
+    }
+}
+
+/// The daemon's fd number for `/dev/ublkcN`.
+fn daemon_fd(s: &Server) -> Result<RawFd, String> {
+    let want = format!("/dev/ublkc{}", s.dev_id);
+    let dir = format!("/proc/{}/fd", s.pid);
+    for e in std::fs::read_dir(&dir).map_err(|e| format!("{dir}: {e}"))? {
+        let e = e.map_err(|e| format!("{dir}: {e}"))?;
+        if std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy() == want) {
+            return e
+                .file_name()
+                .to_string_lossy()
+                .parse()
+                .map_err(|_| format!("{dir}: odd fd name"));
+        }
+    }
+    Err(format!("the daemon (pid {}) has no fd for {want}", s.pid))
+}
+
+fn kill_and_wait(pid: i32) -> Result<(), String> {
+    // SAFETY: Plain system calls on a pid we were told about.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+    if pidfd < 0 {
+        return Err(format!("pidfd_open({pid}): {}", Errno::last()));
+    }
+    // SAFETY: pidfd_open() returned a new fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: As above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: Polls one pollfd; a pidfd is readable once the process has exited.
+    if unsafe { libc::poll(&mut p, 1, 10_000) } != 1 {
+        return Err(format!("the daemon (pid {pid}) did not exit within 10 s"));
+    }
+    Ok(())
+}
+
+fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String> {
+    let s = add_server(path)?;
+    let cleanup = |s: &Server| {
+        let _ = kublk(path, &["del", "-n", &s.dev_id.to_string()]);
+    };
+    let result = (|| {
+        let target = daemon_fd(&s)?;
+        let fd = pidfd_getfd(s.pid, target)
+            .map_err(|e| format!("pidfd_getfd({}, {target}): {e}", s.pid))?;
+        let ours = try_map(fd.as_raw_fd());
+        if ours != libc::EINVAL {
+            return Err(format!(
+                "while the daemon lives, our mmap gave {}, want EINVAL",
+                Errno::from_raw(ours)
+            ));
+        }
+        kill_and_wait(s.pid)?;
+        // Let the daemon's io_uring teardown finish.
+        std::thread::sleep(Duration::from_millis(200));
+        let t0 = Instant::now();
+        let (mut refused, mut accepted, mut other) = (0usize, 0usize, 0usize);
+        let raw = fd.as_raw_fd();
+        for _ in 0..iters {
+            // Child: one mmap and _exit.
+            let pid = fork_child(|| match try_map(raw) {
+                0 => 1,
+                libc::EINVAL => 0,
+                _ => 2,
+            });
+            match wait_exit(pid)? {
+                0 => refused += 1,
+                1 => accepted += 1,
+                _ => other += 1,
+            }
+        }
+        let line = format!(
+            "ublk-aba: {iters} new processes mapped a dead daemon's /dev/ublkc{}: {accepted} \
+             accepted, {refused} refused with EINVAL, {other} other errors, in {:.1}s",
+            s.dev_id,
+            t0.elapsed().as_secs_f64()
+        );
+        println!("{line}");
+        // Control: after the last close, the next mapper owns the buffers again.
+        drop(fd);
+        std::thread::sleep(Duration::from_millis(500));
+        let dev = format!("/dev/ublkc{}", s.dev_id);
+        let f = std::fs::File::open(&dev).map_err(|e| format!("control: open {dev}: {e}"))?;
+        let c = try_map(f.as_raw_fd());
+        if c != 0 {
+            return Err(format!(
+                "control: the first mapper after the last close got {}: the mmap above \
+                 was wrong, its refusals prove nothing",
+                Errno::from_raw(c)
+            ));
+        }
+        println!("ublk-aba: control: a new first mapper after the last close maps it");
+        if other > 0 {
+            return Err(format!(
+                "{other} mmaps failed with an errno other than EINVAL"
+            ));
+        }
+        if expect_refused && accepted > 0 {
+            return Err(format!(
+                "{accepted} of {iters} processes mapped a dead daemon's command buffers"
+            ));
+        }
+        if !expect_refused && accepted == 0 {
+            return Err(format!(
+                "--expect=accepted: no process of {iters} hit the dead daemon's mm address"
+            ));
+        }
+        Ok(line)
+    })();
+    cleanup(&s);
+    result
+}
+
+fn main() -> ExitCode {
+    let mut path = None;
+    let mut iters = 3000;
+    let mut expect_refused = true;
+    for a in std::env::args().skip(1) {
+        match a.split_once('=') {
+            Some(("--kublk", v)) => path = Some(v.to_string()),
+            Some(("--iters", v)) => iters = v.parse().unwrap_or(0),
+            Some(("--expect", "refused")) => expect_refused = true,
+            Some(("--expect", "accepted")) => expect_refused = false,
+            _ => {
+                eprintln!(
+                    "usage: mm-seqid-ublk-aba --kublk=PATH [--iters=N] \
+                     [--expect=refused|accepted]"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(path) = path else {
+        eprintln!("mm-seqid-ublk-aba: --kublk=PATH is required");
+        return ExitCode::from(2);
+    };
+    if iters == 0 {
+        eprintln!("mm-seqid-ublk-aba: --iters wants a positive number");
+        return ExitCode::from(2);
+    }
+    let name = if expect_refused {
+        "ublk_dead_daemon_mmap_refused"
+    } else {
+        "ublk_dead_daemon_mmap_accepted_without_series"
+    };
+    match run(&path, iters, expect_refused) {
+        Ok(_) => {
+            println!("guest-result ublk-aba:{name} ok\n1 passed, 0 failed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("ublk-aba: FAIL {e}");
+            println!("guest-result ublk-aba:{name} FAIL\n0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
