@@ -180,9 +180,18 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
         println!("{line}");
         // Control: after the last close, the next mapper owns the buffers again.
         drop(fd);
-        std::thread::sleep(Duration::from_millis(500));
         let dev = format!("/dev/ublkc{}", s.dev_id);
-        let f = std::fs::File::open(&dev).map_err(|e| format!("control: open {dev}: {e}"))?;
+        // The release runs in a work item; until it is done, open says EBUSY.
+        let t1 = Instant::now();
+        let f = loop {
+            match std::fs::File::open(&dev) {
+                Ok(f) => break f,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && t1.elapsed().as_secs() < 10 => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(format!("control: open {dev}: {e}")),
+            }
+        };
         let c = try_map(f.as_raw_fd());
         if c != 0 {
             return Err(format!(
