@@ -55,8 +55,16 @@ space_hint() {
 # what it was doing either done or undone (make deletes a half-written
 # target; scripts/base unpacks in a temporary directory; scripts/apply
 # aborts git am on its next run).
+KMAKE_PID=
 on_interrupt() {
-	trap - INT TERM
+	# Ignored while make winds down: make passes SIGTERM on to the
+	# process group.
+	trap '' INT TERM
+	if [ -n "$KMAKE_PID" ]; then
+		# make deletes what it was writing, as on Ctrl-C in a terminal.
+		kill -TERM "$KMAKE_PID" 2>/dev/null || true
+		wait "$KMAKE_PID" 2>/dev/null || true
+	fi
 	printf '\n[%s] interrupted%s; rerun the same command to resume\n' "$PROG" \
 		"${STAGE:+ during \"$STAGE\"}" >&2
 	exit 130
@@ -93,16 +101,23 @@ LLVM_DIR=${LLVM_DIR:-/usr/lib/llvm-19/bin/}
 LLVM_MARK=.mm-seqid-llvm
 
 # kmake NAME ARGS...: make in the tree with the build dir of config NAME.
+# make runs in the background and is waited for, so that Ctrl-C reaches
+# on_interrupt at once (bash runs no trap while a foreground child that
+# handles SIGINT itself, as make does, is running).
 kmake() {
-	local name=$1
+	local name=$1 rc=0
 	shift
 	if [ -f "$BUILD_ROOT/$name/$LLVM_MARK" ]; then
 		make -C "$TREE" O="$BUILD_ROOT/$name" LLVM="$LLVM_DIR" \
-			CC="ccache ${LLVM_DIR}clang" -j"$JOBS" "$@"
+			CC="ccache ${LLVM_DIR}clang" -j"$JOBS" "$@" &
 	else
 		make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" \
-			-j"$JOBS" "$@"
+			-j"$JOBS" "$@" &
 	fi
+	KMAKE_PID=$!
+	wait "$KMAKE_PID" || rc=$?
+	KMAKE_PID=
+	return "$rc"
 }
 
 # private_apt DIR TYPES SUITE: an apt configuration of our own under DIR, so
