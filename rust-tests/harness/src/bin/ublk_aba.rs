@@ -11,7 +11,7 @@
 //!    with `EINVAL`: we are another mm.
 //! 3. The daemon is killed. Our fd keeps the char device open, so `ublk_ch_release()` does not
 //!    run and the owner is not reset: the daemon's mm is freed while ublk still refers to it.
-//! 4. N fork children, each with a new mm, try the same mmap. On a kernel that compares mm
+//! 4. N fork children, each with a new mm and forked on each CPU in turn, try the same mmap. On a kernel that compares mm
 //!    pointers, those whose mm landed at the daemon's old address succeed. With the series,
 //!    every one must get `EINVAL`.
 //! 5. Control: we close our fd (the release resets the owner), open `/dev/ublkcN` again and
@@ -114,6 +114,21 @@ fn daemon_fd(s: &Server) -> Result<RawFd, String> {
     Err(format!("the daemon (pid {}) has no fd for {want}", s.pid))
 }
 
+/// Moves the calling thread to `cpu`, so that the next fork child allocates its mm_struct from
+/// that CPU's slab freelist.
+///
+/// The daemon's mm_struct is freed by the last mmdrop(), which io_uring's ring teardown does
+/// from a workqueue on any CPU, some time after the daemon exits. Forking in turn on every
+/// CPU lets a child reach the freed object whichever CPU's freelist it went to.
+fn move_to_cpu(cpu: usize) {
+    // SAFETY: A zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: As above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t; failure leaves the affinity as it was.
+    unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+}
+
 fn kill_and_wait(pid: i32) -> Result<(), String> {
     // SAFETY: Plain system calls on a pid we were told about.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
@@ -153,12 +168,15 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
             ));
         }
         kill_and_wait(s.pid)?;
-        // Let the daemon's io_uring teardown finish.
-        std::thread::sleep(Duration::from_millis(200));
+        // Let the daemon's io_uring teardown, which drops the last reference on its mm,
+        // finish.
+        std::thread::sleep(Duration::from_millis(1000));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let t0 = Instant::now();
         let (mut refused, mut accepted, mut other) = (0usize, 0usize, 0usize);
         let raw = fd.as_raw_fd();
-        for _ in 0..iters {
+        for i in 0..iters {
+            move_to_cpu(i % cpus);
             // Child: one mmap and _exit.
             let pid = fork_child(|| match try_map(raw) {
                 0 => 1,
