@@ -196,6 +196,22 @@ fatal() {
 	exit 1
 }
 
+# guest_results PREFIX FILE: one result per "guest-result NAME ok|FAIL" line
+# of FILE, named PREFIX NAME.  SKIP lines (a selftest's exit 4) are not
+# counted; their names go to GUEST_SKIPPED.
+GUEST_SKIPPED=()
+guest_results() {
+	local prefix=$1 file=$2 test verdict
+	GUEST_SKIPPED=()
+	while read -r test verdict; do
+		case "$verdict" in
+		ok) result ok "$prefix $test" ;;
+		SKIP) GUEST_SKIPPED+=("$test") ;;
+		*) result fail "$prefix $test" ;;
+		esac
+	done < <(sed -n 's/^guest-result \([^ ]*\) \(ok\|FAIL\|SKIP\)$/\1 \2/p' "$file")
+}
+
 # guest_pass CONFIG TAG PREFIX SUITES -- GUEST-TESTS ARGS: boots config CONFIG,
 # runs scripts/guest-tests ARGS in it (the sample's C program, then the
 # harness command), and records one result per guest test (named PREFIX
@@ -213,13 +229,7 @@ guest_pass() {
 		"$SCRIPTS/guest-tests" "$@" | tee "$out"
 	boot_rc=${PIPESTATUS[0]}
 	set -e
-	while read -r test verdict; do
-		if [ "$verdict" = ok ]; then
-			result ok "$prefix $test"
-		else
-			result fail "$prefix $test"
-		fi
-	done < <(sed -n 's/^guest-result \([^ ]*\) \(ok\|FAIL\)$/\1 \2/p' "$out")
+	guest_results "$prefix" "$out"
 	grep -q '^guest-result sample-c-program' "$out" ||
 		result fail "$prefix sample-c-program" "did not run"
 	# The harness and its arguments: what follows the options and the C

@@ -292,7 +292,6 @@ pub struct Ctx {
 pub type Stats = [[u64; 4]; 7];
 
 /// Issues one random ioctl and checks the result. Allocates nothing: fork children use it.
-#[allow(clippy::too_many_arguments)]
 pub fn one_op(
     rng: &mut Rng,
     mem: &Mem,
@@ -590,7 +589,7 @@ pub fn exec_child(args: &[String]) -> u8 {
 pub struct Summary {
     /// ioctls from the fuzzing threads.
     pub ops: u64,
-    /// Fork children, and how many of them exec'd.
+    /// Fork children.
     pub forks: u64,
     /// Of the fork children, those that exec'd.
     pub execs: u64,
