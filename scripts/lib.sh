@@ -139,6 +139,41 @@ SRC
 	apt-get "${PRIVATE_APT[@]}" update >/dev/null
 }
 
+# fetch_deb DIR SUITE PKG VERSION SHA256 HINT: sets FETCHED_DEB to the .deb
+# of PKG=VERSION in DIR, downloaded from SUITE through private_apt unless a
+# copy with that sha256 is already there.  A copy that does not match is
+# removed and fetched again; a download that does not match is removed and
+# the run stops.  HINT ends the message when the download fails.
+FETCHED_DEB=
+# shellcheck disable=SC2034 # FETCHED_DEB is read by the callers
+fetch_deb() {
+	local dir=$1 suite=$2 pkg=$3 version=$4 sha=$5 hint=$6 f got
+	local glob="${pkg}_${version//:/%3a}_*.deb"
+	mkdir -p "$dir"
+	for f in "$dir"/$glob; do
+		[ -f "$f" ] || continue
+		if echo "$sha  $f" | sha256sum -c --status; then
+			FETCHED_DEB=$f
+			return 0
+		fi
+		log "cached $f has sha256 $(sha256sum "$f" | cut -d' ' -f1), want $sha: removed, downloading again"
+		rm -f "$f"
+	done
+	banner "download $pkg $version"
+	private_apt "$dir" deb "$suite" ||
+		die "apt-get update of $suite from $BASE_MIRROR failed (needed for $pkg)"
+	(cd "$dir" && apt-get "${PRIVATE_APT[@]}" download "$pkg=$version") ||
+		die "could not download $pkg=$version from $suite; $hint"
+	for f in "$dir"/$glob; do [ -f "$f" ] && break; done
+	[ -f "$f" ] || die "apt-get download left no $glob in $dir"
+	if ! echo "$sha  $f" | sha256sum -c --status; then
+		got=$(sha256sum "$f" | cut -d' ' -f1)
+		rm -f "$f"
+		die "sha256 mismatch for the download of $f: expected $sha, got $got (removed)"
+	fi
+	FETCHED_DEB=$f
+}
+
 # base_worktree: prints the path of a detached worktree of branch base, made
 # on first use, for builds of the kernel without the series.
 base_worktree() {
