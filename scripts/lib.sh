@@ -183,9 +183,25 @@ base_worktree() {
 	echo "$wt"
 }
 
-series_patches() {
-	find "$REPO/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
-		! -name '0000-*' | sort
+# series_patches_in DIR: the patches of DIR in order, without the cover letter.
+series_patches_in() {
+	find "$1" -maxdepth 1 -regextype posix-extended \
+		-regex '.*/(v[0-9]+-)?[0-9]{4}-.*\.patch' ! -name '*0000-cover-letter.patch' | sort
+}
+series_patches() { series_patches_in "$REPO/patches"; }
+
+# checkpatch_strict PATCH: checkpatch.pl --strict on PATCH (an absolute
+# path: given one that starts with patches/, checkpatch takes every line
+# for a file's).  Prints the findings and fails on any.  UNKNOWN_COMMIT_ID
+# is off, and only it: the base is one imported commit with no history, so
+# every Fixes: id is unknown here (ublk's was checked against the mailing
+# list archives, where mainline fixes cite the same line).
+checkpatch_strict() {
+	local out
+	out=$("$TREE/scripts/checkpatch.pl" --strict --quiet --ignore UNKNOWN_COMMIT_ID "$1" 2>&1)
+	[ -n "$out" ] || return 0
+	printf '%s\n' "$out"
+	return 1
 }
 
 # Results of the checking verbs: one line per check, "N passed, N failed"
@@ -267,6 +283,9 @@ guest_pass() {
 	guest_results "$prefix" "$out"
 	grep -q '^guest-result sample-c-program' "$out" ||
 		result fail "$prefix sample-c-program" "did not run"
+	if [[ " $* " == *" --selftest="* ]] && ! grep -q '^guest-result selftest:' "$out"; then
+		result fail "$prefix selftest" "the kselftest reported no test"
+	fi
 	# The harness and its arguments: what follows the options and the C
 	# program, minus env.
 	local h=("$@")

@@ -17,7 +17,7 @@ fn verdict(v: i64) -> String {
     }
 }
 
-/// Prints the demo; fails if the kernel does not behave as the contract says.
+/// Prints the demo; fails if the kernel does not behave as the sample's documentation says.
 pub fn run() -> Result<(), String> {
     let d = Dev::open()?;
     let fd = d.raw();
@@ -100,9 +100,9 @@ pub fn run() -> Result<(), String> {
         && child.bind == 0
         && d.value().is_err();
     if ok {
-        println!("\nAll as the contract says.");
+        println!("\nAll as the sample's documentation says.");
         Ok(())
     } else {
-        Err("the kernel did not behave as the contract says".into())
+        Err("the kernel did not behave as the sample's documentation says".into())
     }
 }

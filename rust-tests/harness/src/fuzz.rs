@@ -2,10 +2,10 @@
 //! Random ioctls against `/dev/rust-mm-seqid`, from several threads, while other threads fork,
 //! exec and exit.
 //!
-//! Every result is checked against CONTRACT section 4: a command the driver does not know gets
-//! `ENOTTY`; a context bound to another mm gets `EPERM` before its pointer is touched; a bad
-//! pointer gets `EFAULT`; the rest succeed and return what the contract says. Nothing else may
-//! come back. The kernel log is checked for splats by `scripts/boot` afterwards.
+//! Every result is checked against the ABI in the sample's crate doc: a command the driver does
+//! not know gets `ENOTTY`; a context bound to another mm gets `EPERM`, before the pointer is
+//! written to; a bad pointer gets `EFAULT` (`SET_VALUE` reads it before the owner check); the
+//! rest succeed and return what the ABI says. Nothing else may come back. The kernel log is checked for splats by `scripts/boot` afterwards.
 //!
 //! A run is seeded: worker `w` in round `r` draws its operations from `seed`, `w` and `r` only,
 //! and so does every child. The seed is printed first; `--fuzz --seed=S` (or
@@ -224,7 +224,7 @@ impl Mem {
     }
 }
 
-/// The commands of CONTRACT section 4, in [`ioctl::ALL`] order.
+/// The commands of the ABI in the sample's crate doc, in [`ioctl::ALL`] order.
 const GET_MM_ID: usize = 0;
 const GET_OWNER: usize = 1;
 const BIND: usize = 2;
@@ -397,7 +397,7 @@ pub fn one_op(
         want,
     };
     if slot == 4 {
-        return Err(v("an errno of CONTRACT section 4", got));
+        return Err(v("an errno of the ABI in the sample's crate doc", got));
     }
     stats[which][slot] += 1;
     let ptr_result = |needs: bool, got: i64| -> Result<(), Violation> {
@@ -449,7 +449,7 @@ pub fn one_op(
                     Kind::Shared => true,
                 };
                 if !fine {
-                    return Err(v("the owner CONTRACT allows for this context", o as i64));
+                    return Err(v("the owner the ABI allows for this context", o as i64));
                 }
             }
         }
@@ -469,6 +469,9 @@ pub fn one_op(
                 }
             }
         }
+        // SET_VALUE reads its argument before the owner check: a bad pointer is EFAULT from
+        // any caller.
+        SET_VALUE if !ptr.readable() => ptr_result(false, got)?,
         SET_VALUE | GET_VALUE => {
             let may_refuse = match ctx.kind {
                 Kind::Dead(_) => true,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Userspace side of the mm sequence id tests.
 //!
-//! The ioctl ABI of `/dev/rust-mm-seqid` (samples/rust/rust_mm_seqid.rs, CONTRACT section 4),
+//! The ioctl ABI of `/dev/rust-mm-seqid` (samples/rust/rust_mm_seqid.rs, the sample's crate documentation),
 //! and the process plumbing the tests need: children that do only async-signal-safe work, the
 //! test binary re-executed in a child mode, file descriptors passed over unix sockets and taken
 //! with `pidfd_getfd()`.
@@ -48,7 +48,7 @@ pub mod ioctl {
     /// `MM_SEQID_IOC_GET_VALUE`.
     pub const GET_VALUE: u32 = nix::request_code_read!(MAGIC, 0x95, size_of::<u64>()) as u32;
 
-    /// Every ioctl with its name in CONTRACT.
+    /// Every ioctl with its name in the sample.
     pub const ALL: [(&str, u32); 6] = [
         ("MM_SEQID_IOC_GET_MM_ID", GET_MM_ID),
         ("MM_SEQID_IOC_GET_OWNER", GET_OWNER),
@@ -410,9 +410,9 @@ pub fn pidfd_getfd(pid: i32, target: RawFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// One parsed row of CONTRACT section 4's ioctl table: name, direction, nr, size.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ContractIoctl {
+/// One ioctl definition as the sample's sources spell it: name, direction, nr.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct AbiIoctl {
     /// `MM_SEQID_IOC_*`.
     pub name: String,
     /// `_IO`, `_IOR` or `_IOW`.
@@ -421,37 +421,65 @@ pub struct ContractIoctl {
     pub nr: u8,
 }
 
-/// Parses the ioctl table of CONTRACT.md.
-pub fn parse_contract(text: &str) -> Vec<ContractIoctl> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let cells: Vec<&str> = line.split(" | ").collect();
-        if cells.len() < 2 || !cells[0].contains("`MM_SEQID_IOC_") {
-            continue;
-        }
-        let name = cells[0].trim_start_matches('|').trim().trim_matches('`');
-        let def = cells[1].trim().trim_matches('`');
-        let Some((dir, rest)) = def.split_once('(') else {
-            continue;
-        };
-        let Some(nr) = rest.split(", ").nth(1) else {
-            continue;
-        };
-        let nr = nr.trim_end_matches(')').trim();
-        let Ok(nr) = u8::from_str_radix(nr.trim_start_matches("0x"), 16) else {
-            continue;
-        };
-        out.push(ContractIoctl {
-            name: name.to_string(),
-            dir: dir.to_string(),
-            nr,
-        });
+/// Splits `_IOR::<u64>('|' as u32, 0x90)` or `_IOR('|', 0x90, uint64_t)` into the direction and
+/// the number; the type character must be `'|'`.
+fn parse_ioc(def: &str) -> Option<(String, u8)> {
+    let (dir, rest) = def.split_once('(')?;
+    let dir = dir.trim().trim_end_matches("::<u64>").trim();
+    if !matches!(dir, "_IO" | "_IOR" | "_IOW") {
+        return None;
     }
-    out
+    let mut args = rest.trim_end_matches([')', ';']).split(',').map(str::trim);
+    if !args.next()?.starts_with("'|'") {
+        return None;
+    }
+    let nr = u8::from_str_radix(args.next()?.strip_prefix("0x")?, 16).ok()?;
+    Some((dir.to_string(), nr))
 }
 
-/// The request number a contract row describes, for a `__u64` argument.
-pub fn contract_request(c: &ContractIoctl) -> u32 {
+/// Parses the ioctl constants of the sample driver's Rust source:
+/// `const MM_SEQID_IOC_BIND: u32 = _IO('|' as u32, 0x92);`.
+pub fn parse_rust_consts(text: &str) -> Vec<AbiIoctl> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('+').trim();
+            let rest = l.strip_prefix("const MM_SEQID_IOC_")?;
+            let (name, def) = rest.split_once(": u32 = ")?;
+            let (dir, nr) = parse_ioc(def)?;
+            Some(AbiIoctl {
+                name: format!("MM_SEQID_IOC_{name}"),
+                dir,
+                nr,
+            })
+        })
+        .collect()
+}
+
+/// Parses C definitions of the ioctls, in the crate doc's C program (`//! #define ...`) or in
+/// a C file (`#define ...`): `#define MM_SEQID_IOC_BIND _IO('|', 0x92)`.
+pub fn parse_c_defines(text: &str) -> Vec<AbiIoctl> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('+').trim();
+            let l = l.strip_prefix("//!").unwrap_or(l).trim();
+            let rest = l.strip_prefix("#define MM_SEQID_IOC_")?;
+            let (name, def) = rest.split_once(char::is_whitespace)?;
+            let def = def.trim();
+            if !def.contains("uint64_t") && !def.contains("__u64") && !def.starts_with("_IO(") {
+                return None;
+            }
+            let (dir, nr) = parse_ioc(def)?;
+            Some(AbiIoctl {
+                name: format!("MM_SEQID_IOC_{name}"),
+                dir,
+                nr,
+            })
+        })
+        .collect()
+}
+
+/// The request number of a definition, for a `__u64` argument.
+pub fn abi_request(c: &AbiIoctl) -> u32 {
     let size = size_of::<u64>();
     (match c.dir.as_str() {
         "_IO" => nix::request_code_none!(ioctl::MAGIC, c.nr),
@@ -466,47 +494,112 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn contract_path() -> PathBuf {
-        if let Some(p) = std::env::var_os("MM_SEQID_CONTRACT") {
-            return p.into();
-        }
-        // rust-tests/harness -> the repo -> shared/ beside it.
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/CONTRACT.md")
+    /// The new file `path` as the series adds it: the `+` lines of its hunk in patches/.
+    fn added_file(path: &str) -> String {
+        let patches = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../patches");
+        let marker = format!("+++ b/{path}\n");
+        let text = std::fs::read_dir(&patches)
+            .unwrap_or_else(|e| panic!("{}: {e}", patches.display()))
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".patch"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .find(|t| t.contains(&marker))
+            .unwrap_or_else(|| panic!("no patch in patches/ adds {path}"));
+        let hunk = &text[text.find(&marker).unwrap() + marker.len()..];
+        hunk.lines()
+            .skip_while(|l| l.starts_with("@@"))
+            .take_while(|l| !l.starts_with("diff --git"))
+            .filter_map(|l| l.strip_prefix('+'))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
-    fn contract() -> Vec<ContractIoctl> {
-        let path = contract_path();
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}: the contract sits in shared/ beside the repo; set MM_SEQID_CONTRACT",
-                path.display()
-            )
-        });
-        let rows = parse_contract(&text);
-        assert_eq!(
-            rows.len(),
-            6,
-            "CONTRACT.md section 4 has six ioctls: {rows:?}"
-        );
-        rows
+    /// Checks that `defs` (from `what`) are exactly the harness's six ioctls.
+    fn same_as_harness(what: &str, defs: &[AbiIoctl]) {
+        assert_eq!(defs.len(), 6, "{what}: six ioctls expected: {defs:?}");
+        for d in defs {
+            let ours = ioctl::ALL
+                .iter()
+                .find(|(n, _)| *n == d.name)
+                .unwrap_or_else(|| panic!("{} is in {what} but not in the harness", d.name));
+            assert_eq!(
+                ours.1,
+                abi_request(d),
+                "{}: harness {:#x}, {what} {:#x}",
+                d.name,
+                ours.1,
+                abi_request(d)
+            );
+        }
     }
 
     #[test]
-    fn ioctl_numbers_match_contract() {
-        for row in contract() {
-            let ours = ioctl::ALL
-                .iter()
-                .find(|(n, _)| *n == row.name)
-                .unwrap_or_else(|| panic!("{} is in CONTRACT.md but not in the harness", row.name));
-            assert_eq!(
-                ours.1,
-                contract_request(&row),
-                "{}: harness {:#x}, CONTRACT {:#x}",
-                row.name,
-                ours.1,
-                contract_request(&row)
-            );
-        }
+    fn ioctl_numbers_match_the_sample() {
+        let sample = added_file("samples/rust/rust_mm_seqid.rs");
+        same_as_harness("the sample's constants", &parse_rust_consts(&sample));
+    }
+
+    #[test]
+    fn sample_c_program_matches_the_sample() {
+        let sample = added_file("samples/rust/rust_mm_seqid.rs");
+        let rust = parse_rust_consts(&sample);
+        let c = parse_c_defines(&sample);
+        same_as_harness("the C program in the sample's crate doc", &c);
+        assert_eq!(rust, c, "the sample's constants and its C program differ");
+    }
+
+    #[test]
+    fn selftest_matches_the_sample() {
+        let selftest = added_file("tools/testing/selftests/mm/mm_seqid.c");
+        same_as_harness("the kselftest", &parse_c_defines(&selftest));
+    }
+
+    /// The ```LANG block of Documentation/driver-guide.md.
+    fn guide_block(lang: &str) -> String {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../Documentation/driver-guide.md");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let open = format!("```{lang}\n");
+        let start = text
+            .find(&open)
+            .unwrap_or_else(|| panic!("no ```{lang} block in the guide"))
+            + open.len();
+        let len = text[start..]
+            .find("\n```\n")
+            .expect("an unclosed block in the guide");
+        text[start..start + len].to_string()
+    }
+
+    #[test]
+    fn driver_guide_c_is_the_tested_example() {
+        let kunit = added_file("mm/tests/mm_seqid_kunit.c");
+        let begin = "/* example: begin */\n";
+        let start = kunit.find(begin).expect("no example: begin marker") + begin.len();
+        let end = kunit
+            .find("/* example: end */")
+            .expect("no example: end marker");
+        assert_eq!(
+            guide_block("c"),
+            kunit[start..end].trim_end(),
+            "Documentation/driver-guide.md's C code differs from the KUnit test's example"
+        );
+    }
+
+    #[test]
+    fn driver_guide_rust_is_the_tested_example() {
+        // The visible lines of the doc test, `/// ` taken off.
+        let mm = added_file("rust/kernel/mm.rs");
+        let doc: Vec<&str> = mm
+            .lines()
+            .filter_map(|l| l.strip_prefix("/// ").or((l == "///").then_some("")))
+            .collect();
+        let guide = guide_block("rust");
+        let want: Vec<&str> = guide.lines().collect();
+        assert!(
+            doc.windows(want.len()).any(|w| w == want.as_slice()),
+            "Documentation/driver-guide.md's Rust code is not a run of MmSeqId's doc test"
+        );
     }
 
     #[test]
@@ -518,47 +611,29 @@ mod tests {
     }
 
     #[test]
-    fn sample_and_its_c_program_match_contract() {
-        // The sample ships in the series; check its Rust constants and the C program in its
-        // crate doc against CONTRACT too.
-        let patches = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../patches");
-        let sample = std::fs::read_dir(&patches)
-            .expect("patches/")
-            .filter_map(|e| e.ok())
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            .find(|t| t.contains("+++ b/samples/rust/rust_mm_seqid.rs"))
-            .expect("no patch adds samples/rust/rust_mm_seqid.rs");
-        for row in contract() {
-            let ty = if row.dir == "_IO" { "" } else { "::<u64>" };
-            let rust = format!(
-                "+const {}: u32 = {}{}('|' as u32, {:#x});",
-                row.name, row.dir, ty, row.nr
-            );
-            assert!(sample.contains(&rust), "sample lacks `{rust}`");
-            let arg = if row.dir == "_IO" {
-                String::new()
-            } else {
-                ", uint64_t".into()
-            };
-            let c = format!(
-                "+//! #define {} {}('|', {:#x}{})",
-                row.name, row.dir, row.nr, arg
-            );
-            assert!(sample.contains(&c), "sample's C program lacks `{c}`");
-        }
-    }
-
-    #[test]
-    fn contract_parser_reads_a_row() {
-        let rows = parse_contract("| `MM_SEQID_IOC_BIND` | `_IO('\\|', 0x92)` | x | y |");
+    fn parsers_read_each_spelling() {
+        let want = vec![AbiIoctl {
+            name: "MM_SEQID_IOC_GET_VALUE".into(),
+            dir: "_IOR".into(),
+            nr: 0x95,
+        }];
         assert_eq!(
-            rows,
-            vec![ContractIoctl {
-                name: "MM_SEQID_IOC_BIND".into(),
-                dir: "_IO".into(),
-                nr: 0x92
-            }]
+            parse_rust_consts(
+                "+const MM_SEQID_IOC_GET_VALUE: u32 = _IOR::<u64>('|' as u32, 0x95);"
+            ),
+            want
         );
+        assert_eq!(
+            parse_c_defines("+//! #define MM_SEQID_IOC_GET_VALUE _IOR('|', 0x95, uint64_t)"),
+            want
+        );
+        assert_eq!(
+            parse_c_defines("#define MM_SEQID_IOC_GET_VALUE\t_IOR('|', 0x95, __u64)"),
+            want
+        );
+        // Another type character, or a number that is not hex, is not ours.
+        assert!(parse_c_defines("#define MM_SEQID_IOC_X _IO('a', 0x92)").is_empty());
+        assert!(parse_rust_consts("const MM_SEQID_IOC_X: u32 = _IO('|' as u32, 92);").is_empty());
     }
 
     #[test]

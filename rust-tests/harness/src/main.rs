@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The mm sequence id harness: proves CONTRACT section 5 inside a kernel with the series.
+//! The mm sequence id harness: proves what Documentation/testing.md lists, inside a kernel with the series.
 //!
 //! Runs as root in the guest, with `/dev/rust-mm-seqid` (CONFIG_SAMPLE_RUST_MM_SEQID=y). The
 //! libtest command line works: `--list`, name filters, `--exact`. Every test runs on the main
