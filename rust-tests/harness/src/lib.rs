@@ -421,9 +421,9 @@ pub struct AbiIoctl {
     pub nr: u8,
 }
 
-/// Splits `_IOR::<u64>('|' as u32, 0x90)` or `_IOR('|', 0x90, uint64_t)` into the direction and
-/// the number; the type character must be `'|'`.
-fn parse_ioc(def: &str) -> Option<(String, u8)> {
+/// The ioctl `MM_SEQID_IOC_<name>` defined as `_IOR::<u64>('|' as u32, 0x90)` or
+/// `_IOR('|', 0x90, uint64_t)`; the type character must be `'|'`.
+fn abi_ioctl(name: &str, def: &str) -> Option<AbiIoctl> {
     let (dir, rest) = def.split_once('(')?;
     let dir = dir.trim().trim_end_matches("::<u64>").trim();
     if !matches!(dir, "_IO" | "_IOR" | "_IOW") {
@@ -434,7 +434,11 @@ fn parse_ioc(def: &str) -> Option<(String, u8)> {
         return None;
     }
     let nr = u8::from_str_radix(args.next()?.strip_prefix("0x")?, 16).ok()?;
-    Some((dir.to_string(), nr))
+    Some(AbiIoctl {
+        name: format!("MM_SEQID_IOC_{name}"),
+        dir: dir.to_string(),
+        nr,
+    })
 }
 
 /// Parses the ioctl constants of the sample driver's Rust source:
@@ -445,12 +449,7 @@ pub fn parse_rust_consts(text: &str) -> Vec<AbiIoctl> {
             let l = l.trim_start_matches('+').trim();
             let rest = l.strip_prefix("const MM_SEQID_IOC_")?;
             let (name, def) = rest.split_once(": u32 = ")?;
-            let (dir, nr) = parse_ioc(def)?;
-            Some(AbiIoctl {
-                name: format!("MM_SEQID_IOC_{name}"),
-                dir,
-                nr,
-            })
+            abi_ioctl(name, def)
         })
         .collect()
 }
@@ -468,12 +467,7 @@ pub fn parse_c_defines(text: &str) -> Vec<AbiIoctl> {
             if !def.contains("uint64_t") && !def.contains("__u64") && !def.starts_with("_IO(") {
                 return None;
             }
-            let (dir, nr) = parse_ioc(def)?;
-            Some(AbiIoctl {
-                name: format!("MM_SEQID_IOC_{name}"),
-                dir,
-                nr,
-            })
+            abi_ioctl(name, def)
         })
         .collect()
 }
