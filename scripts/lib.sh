@@ -204,6 +204,22 @@ checkpatch_strict() {
 	return 1
 }
 
+# splat_when DMESG SPLAT: says whether the first splat line (SPLAT holds
+# "LINE:text" lines of DMESG) came before init started.  A report from
+# before init came from the kernel's own boot, before any test ran: the
+# reader knows at once where to look.
+splat_when() {
+	local first init
+	first=$(head -1 "$2" | cut -d: -f1)
+	init=$(grep -n -m1 -E 'Run /.* as init process|Freeing unused kernel image' "$1" |
+		cut -d: -f1 || true)
+	if [ -z "$init" ] || [ "$first" -lt "$init" ]; then
+		echo "the first came before init started (line $first of the kernel log${init:+, init at line $init}): early boot, before any test ran"
+	else
+		echo "the first came after init started (line $first, init at line $init): while the tests ran"
+	fi
+}
+
 # Results of the checking verbs: one line per check, "N passed, N failed"
 # last.  result ok|fail NAME [DETAIL]; check NAME CMD...; finish; fatal.
 T0=$(date +%s)
