@@ -183,6 +183,107 @@ base_worktree() {
 	echo "$wt"
 }
 
+# The kernel table: every kernel the project builds, one row each (see the
+# file's head).  Only scripts/build turns a row into a .config.
+KERNELS=$REPO/kconfig/kernels
+
+# kernel_names: the names of the table, in order.
+kernel_names() { awk '!/^#/ && NF { print $1 }' "$KERNELS"; }
+
+# kernel_row NAME: reads NAME's row into ROW_TREE (the tree's path), ROW_CC
+# (gcc or llvm), ROW_START (a make target), ROW_FRAGS (fragment files, in
+# order) and ROW_NEED (.config lines to verify; empty: every line of the
+# fragments).  Dies on an unknown name or a malformed row.
+kernel_row() {
+	local row tree cc start frags need f list
+	row=$(awk -v n="$1" '!/^#/ && $1 == n' "$KERNELS")
+	[ -n "$row" ] || die "no kernel '$1' in kconfig/kernels; it has: $(kernel_names | tr '\n' ' ')"
+	[ "$(wc -w <<<"$row")" = 6 ] || die "kconfig/kernels: row '$1' does not have 6 columns"
+	read -r _ tree cc start frags need <<<"$row"
+	case "$tree" in
+	series) ROW_TREE=$TREE ;;
+	base) ROW_TREE=$(base_worktree) ;;
+	wt/*) ROW_TREE=$MM_SEQID_CACHE/$tree ;;
+	*) die "kconfig/kernels: $1: tree is series, base or wt/NAME, not '$tree'" ;;
+	esac
+	# shellcheck disable=SC2034
+	case "$cc" in
+	gcc | llvm) ROW_CC=$cc ;;
+	*) die "kconfig/kernels: $1: cc is gcc or llvm, not '$cc'" ;;
+	esac
+	# shellcheck disable=SC2034 # ROW_CC and ROW_START: for scripts/build
+	ROW_START=$start
+	ROW_FRAGS=()
+	ROW_NEED=()
+	if [ "$frags" != - ]; then
+		IFS=, read -r -a list <<<"$frags"
+		for f in "${list[@]}"; do
+			[ -f "$REPO/kconfig/$f.config" ] ||
+				die "kconfig/kernels: $1: no fragment kconfig/$f.config"
+			ROW_FRAGS+=("$REPO/kconfig/$f.config")
+		done
+	fi
+	if [ "$need" != - ]; then
+		IFS=, read -r -a list <<<"$need"
+		for f in "${list[@]}"; do
+			case "$f" in
+			'!CONFIG_'*) ROW_NEED+=("# ${f#!} is not set") ;;
+			CONFIG_*=*) ROW_NEED+=("$f") ;;
+			*) die "kconfig/kernels: $1: '$f' is neither CONFIG_X=V nor !CONFIG_X" ;;
+			esac
+		done
+	fi
+}
+
+# kernel_exists NAME: true if the Kconfig files of NAME's tree, as it is
+# now, define every symbol NAME's row needs (a row for a feature symbol
+# exists only in a series that has one).
+kernel_exists() {
+	local line sym
+	kernel_row "$1"
+	for line in "${ROW_NEED[@]}"; do
+		sym=${line#\# }
+		sym=${sym#CONFIG_}
+		sym=${sym%%[= ]*}
+		grep -rqx --include='Kconfig*' "config $sym" "$ROW_TREE" || return 1
+	done
+}
+
+# rust_tests_bin NAME: builds the rust-tests workspace (release, locked)
+# and prints the path of its binary NAME (mm-seqid-harness,
+# mm-seqid-ublk-aba, mm-seqid-bench).  Cargo's output goes to stderr.
+rust_tests_bin() {
+	(cd "$REPO/rust-tests" && cargo build --locked --release --quiet >&2) ||
+		die "cargo build in rust-tests failed (see above)"
+	[ -x "$REPO/rust-tests/target/release/$1" ] || die "rust-tests has no binary $1"
+	echo "$REPO/rust-tests/target/release/$1"
+}
+
+# git_am DIR PATCH...: git am PATCH... in the worktree DIR, with one fixed
+# identity and the author dates, so that the same patches make the same
+# commits.  On failure: prints git's output, aborts the am, and sets
+# AM_ERROR to a message that names the patch and the file that failed.
+git_am() {
+	local dir=$1 amlog cur file num pfile=
+	shift
+	amlog=$(mktemp)
+	if git -C "$dir" -c user.name=mm-seqid -c user.email=mm-seqid@localhost \
+		am -q --committer-date-is-author-date "$@" >"$amlog" 2>&1; then
+		rm -f "$amlog"
+		return 0
+	fi
+	cur=$(git -C "$dir" am --show-current-patch=raw 2>/dev/null | sed -n 's/^Subject: //p' | head -1)
+	file=$(grep -m1 -oE '(error: patch failed: [^ ]+|error: [^ ]+: (does not exist in index|already exists in index|patch does not apply))' "$amlog" || true)
+	num=$(sed -n 's/^Patch failed at \([0-9]*\).*/\1/p' "$amlog" | head -1)
+	[ -z "$num" ] || pfile=$(printf '%s\n' "$@" | sed -n "$((10#$num))p")
+	cat "$amlog" >&2
+	rm -f "$amlog"
+	git -C "$dir" am --abort >/dev/null 2>&1 || true
+	# shellcheck disable=SC2034 # for the caller
+	AM_ERROR="patch ${pfile:+$(basename "$pfile") }('${cur:-?}') does not apply: ${file:-see above}"
+	return 1
+}
+
 # series_patches_in DIR: the patches of DIR in order, without the cover letter.
 series_patches_in() {
 	find "$1" -maxdepth 1 -regextype posix-extended \
