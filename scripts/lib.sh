@@ -305,6 +305,12 @@ checkpatch_strict() {
 	return 1
 }
 
+# SPLAT_RE: a kernel report in a guest's log.  The report headers of the
+# kernel's checkers (KASAN, KFENCE and lockdep print BUG: or WARNING:
+# lines; ODEBUG and UBSAN their own), and any trace.
+# shellcheck disable=SC2034 # used by scripts/boot and scripts/boot-count
+SPLAT_RE='Oops|BUG:|WARNING:|KASAN|KFENCE|UBSAN|ODEBUG|Kernel panic|general protection fault|rcu: INFO|soft lockup|hung_task|refcount_t:|list_(add|del) corruption|Call Trace:|DEBUG_LOCKS_WARN_ON|new suspected memory leaks'
+
 # splat_when DMESG SPLAT: says whether the first splat line (SPLAT holds
 # "LINE:text" lines of DMESG) came before init started.  A report from
 # before init came from the kernel's own boot, before any test ran: the
