@@ -5,8 +5,16 @@
 #   apt/      the private apt state and the downloaded .deb
 #   linux/    the kernel git tree: branch "base" is the pinned base,
 #             branch "mm-seqid" is the base with patches/ applied
-#   build/NAME/  out-of-tree build directories, one per config NAME
+#             (only scripts/apply moves it)
+#   base-worktree/  a worktree of branch base
+#   wt/NAME/  worktrees that one verb owns (check-series, mutants)
+#   build/NAME/  out-of-tree build directories, one per kernel NAME of
+#             kconfig/kernels
 #   ccache/   the compiler cache
+#   tools/, bin/  sparse, liburing; the compiled C programs
+#   negative/, bad-input/  nested caches of their own for the verbs that
+#             need a series tree to break (scripts/negative-checks,
+#             scripts/bad-input), so that this one never moves
 #   logs/     the console logs of the last boots
 
 set -euo pipefail
@@ -23,8 +31,11 @@ BUILD_ROOT=$MM_SEQID_CACHE/build
 LOGS=$MM_SEQID_CACHE/logs
 export CCACHE_DIR=${CCACHE_DIR:-$MM_SEQID_CACHE/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-10G}
-# Paths below the cache are hashed relative, so the base and patched builds
-# share hits.
+# Paths below the cache are hashed relative to the build directory: builds
+# whose source and build directories sit at the same relative places share
+# hits (build/test and linux/ here, and the same two in a nested cache such
+# as negative/).  Worktrees elsewhere (base-worktree, wt/*) do not share
+# with linux/: their first build is cold.
 export CCACHE_BASEDIR=$MM_SEQID_CACHE
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 PATH=$HOME/.cargo/bin:$PATH
@@ -94,9 +105,10 @@ need_cmd() {
 		die "'$cmd' not found. $hint"
 }
 
-# A build directory made with scripts/build --llvm holds this file; such a
-# config is built with clang and lld from LLVM_DIR on every make call.  The
-# debug config needs it: the kernel only allows Rust with KASAN under clang.
+# A build directory of a kernel whose cc column in kconfig/kernels is llvm
+# holds this file; it is built with clang and lld from LLVM_DIR on every
+# make call.  The debug kernel needs it: the kernel only allows Rust with
+# KASAN under clang.
 LLVM_DIR=${LLVM_DIR:-/usr/lib/llvm-19/bin/}
 LLVM_MARK=.mm-seqid-llvm
 
@@ -215,6 +227,14 @@ kernel_row() {
 	ROW_START=$start
 	ROW_FRAGS=()
 	ROW_NEED=()
+	# "=NAME": the fragments of kernel NAME, so that kernels meant to be
+	# the same cannot drift apart.
+	if [[ "$frags" == =* ]]; then
+		frags=$(awk -v n="${frags#=}" '!/^#/ && $1 == n { print $5 }' "$KERNELS")
+		if [ -z "$frags" ] || [[ "$frags" == =* ]]; then
+			die "kconfig/kernels: $1: '=NAME' must name a row with fragments of its own"
+		fi
+	fi
 	if [ "$frags" != - ]; then
 		IFS=, read -r -a list <<<"$frags"
 		for f in "${list[@]}"; do
@@ -245,8 +265,39 @@ kernel_exists() {
 		sym=${line#\# }
 		sym=${sym#CONFIG_}
 		sym=${sym%%[= ]*}
-		grep -rqx --include='Kconfig*' "config $sym" "$ROW_TREE" || return 1
+		git -C "$ROW_TREE" grep -qxE "(menu)?config $sym" -- '*Kconfig*' || return 1
 	done
+}
+
+# nested_cache DIR: makes DIR a cache of its own for a throw-away series
+# tree (the verbs that must break one: scripts/negative-checks,
+# scripts/bad-input).  Its kernel repository is a local clone of ours
+# whose branch base follows ours, with no mm-seqid branch, so that the
+# nested scripts/base and scripts/apply work there as on a new machine.
+# Only the compiler cache is shared (same relative layout: ccache hits).
+# Prints the environment to run a verb with: env $(nested_cache DIR) ...
+nested_cache() {
+	local dir=$1 src=$1/linux-src want have
+	mkdir -p "$dir"
+	want=$(git -C "$TREE" rev-parse base)
+	if [ ! -d "$src" ]; then
+		git clone -q --no-checkout "$TREE" "$src" >&2 ||
+			die "could not clone $TREE into $src"
+	fi
+	git -C "$src" fetch -q origin '+refs/heads/base:refs/remotes/origin/base' >&2
+	git -C "$src" update-ref --no-deref HEAD refs/remotes/origin/base
+	git -C "$src" branch -q -D mm-seqid >/dev/null 2>&1 || true
+	have=$(git -C "$src" rev-parse -q --verify refs/heads/base || true)
+	if [ -n "$have" ] && [ "$have" != "$want" ]; then
+		# Our base moved (scripts/base.conf): start the nested trees over.
+		git -C "$src" worktree remove -f "$dir/base-worktree" >/dev/null 2>&1 || true
+		git -C "$src" worktree remove -f "$dir/linux" >/dev/null 2>&1 || true
+		rm -rf "$dir/linux" "$dir/base-worktree" "$dir/build"
+		git -C "$src" worktree prune
+		git -C "$src" branch -q -D base mm-seqid >/dev/null 2>&1 || true
+	fi
+	printf '%s\n' MM_SEQID_CACHE="$dir" TREE="$dir/linux" KERNEL_SRC="$src" \
+		KERNEL_BASE=origin/base CCACHE_DIR="$CCACHE_DIR"
 }
 
 # rust_tests_bin NAME: builds the rust-tests workspace (release, locked)
