@@ -16,34 +16,59 @@
 //! unbound context of `/dev/rust-mm-seqid`, rounds interleaved, one line each.
 //!
 //! Scripts compare the numbers of two kernels as ratios; an absolute time means nothing here.
+//!
+//! The ioctl numbers are the harness's ([`mm_seqid_harness::abi`]). Fork children call
+//! `execv()` and `_exit()` through libc: `_exit()` is not in nix, and nix's `execv()` would
+//! build its argv array on the heap in the child, inside the timed loop.
 
 use std::ffi::CString;
 use std::time::Instant;
 
-fn wait(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: Waits for our own child; `status` is a valid out-pointer.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
+use mm_seqid_harness::{raw_bind, raw_get_value, Dev};
+use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+fn wait(pid: Pid) {
+    let status = loop {
+        match waitpid(pid, None) {
+            Ok(s) => break s,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => panic!("waitpid({pid}): {e}"),
+        }
+    };
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child {pid} failed: status {status:#x}"
+        status == WaitStatus::Exited(pid, 0),
+        "child {pid} failed: {status:?}"
     );
 }
 
-fn fork_once() {
-    // SAFETY: The child only calls _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: Async-signal-safe exit of the child.
-        unsafe { libc::_exit(0) };
+/// Forks a child that execs `exec` if given, else exits at once; waits for it.
+fn fork_wait(exec: Option<(&Exec, &[*const libc::c_char])>) {
+    // SAFETY: The child only calls execv and _exit, both async-signal-safe.
+    match unsafe { fork() }.expect("fork") {
+        // SAFETY: `argv` is a NULL-terminated array of C strings that `e` keeps alive;
+        // _exit ends the child without running the parent's destructors.
+        ForkResult::Child => unsafe {
+            if let Some((e, argv)) = exec {
+                libc::execv(e.path.as_ptr(), argv.as_ptr());
+                libc::_exit(127);
+            }
+            libc::_exit(0)
+        },
+        ForkResult::Parent { child } => wait(child),
     }
-    wait(pid);
+}
+
+fn fork_once() {
+    fork_wait(None);
 }
 
 struct Exec {
     path: CString,
     argv: Vec<CString>,
+    actions: PosixSpawnFileActions,
+    attr: PosixSpawnAttr,
 }
 
 impl Exec {
@@ -54,6 +79,8 @@ impl Exec {
                 CString::new("mm-seqid-bench").unwrap(),
                 CString::new("--exit").unwrap(),
             ],
+            actions: PosixSpawnFileActions::init().expect("posix_spawn_file_actions_init"),
+            attr: PosixSpawnAttr::init().expect("posix_spawnattr_init"),
         }
     }
 
@@ -65,34 +92,14 @@ impl Exec {
 }
 
 fn fork_exec_once(e: &Exec, argv: &[*const libc::c_char]) {
-    // SAFETY: The child only calls execv and _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: NULL-terminated argv of live C strings.
-        unsafe {
-            libc::execv(e.path.as_ptr(), argv.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    wait(pid);
+    fork_wait(Some((e, argv)));
 }
 
-fn spawn_once(e: &Exec, argv: &[*const libc::c_char]) {
-    let mut pid = 0;
-    let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
-    // SAFETY: NULL-terminated argv and envp; no file actions or attributes.
-    let r = unsafe {
-        libc::posix_spawn(
-            &mut pid,
-            e.path.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-            argv.as_ptr() as *const *mut libc::c_char,
-            envp.as_ptr(),
-        )
-    };
-    assert_eq!(r, 0, "posix_spawn failed");
+fn spawn_once(e: &Exec) {
+    // No file actions or attributes, an empty environment.
+    let env: [&std::ffi::CStr; 0] = [];
+    let pid = posix_spawn(e.path.as_c_str(), &e.actions, &e.attr, &e.argv, &env)
+        .expect("posix_spawn failed");
     wait(pid);
 }
 
@@ -100,34 +107,20 @@ fn thread_once() {
     std::thread::spawn(|| ()).join().unwrap();
 }
 
-/// `MM_SEQID_IOC_GET_VALUE`: `_IOR('|', 0x95, __u64)`.
-const GET_VALUE: libc::c_ulong = (2 << 30) | (8 << 16) | ((b'|' as libc::c_ulong) << 8) | 0x95;
-/// `MM_SEQID_IOC_BIND`: `_IO('|', 0x92)`.
-const BIND: libc::c_ulong = ((b'|' as libc::c_ulong) << 8) | 0x92;
-
-fn open_dev() -> libc::c_int {
-    // SAFETY: A NUL-terminated path.
-    let fd = unsafe { libc::open(c"/dev/rust-mm-seqid".as_ptr(), libc::O_RDWR) };
-    assert!(
-        fd >= 0,
-        "open /dev/rust-mm-seqid: needs CONFIG_SAMPLE_RUST_MM_SEQID=y"
-    );
-    fd
+fn open_dev() -> Dev {
+    Dev::open().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn get_value(fd: libc::c_int) {
-    let mut v = 0u64;
-    // SAFETY: `v` is a valid u64 for the kernel to write.
-    let r = unsafe { libc::ioctl(fd, GET_VALUE as _, &mut v) };
-    assert_eq!(r, 0, "GET_VALUE failed");
+    raw_get_value(fd).expect("GET_VALUE failed");
 }
 
 /// `--ioctl ITERS ROUNDS`: GET_VALUE on a bound and on an unbound context, rounds interleaved.
 fn ioctl_bench(iters: u32, rounds: u32) {
-    let unbound = open_dev();
-    let bound = open_dev();
-    // SAFETY: BIND takes no argument.
-    assert_eq!(unsafe { libc::ioctl(bound, BIND as _) }, 0, "BIND failed");
+    let unbound_dev = open_dev();
+    let bound_dev = open_dev();
+    let (unbound, bound) = (unbound_dev.raw(), bound_dev.raw());
+    raw_bind(bound).expect("BIND failed");
     let time = |fd| {
         let t0 = Instant::now();
         for _ in 0..iters {
@@ -175,7 +168,7 @@ fn main() {
         ("fork_exec", iters.div_ceil(20), &|| {
             fork_exec_once(&e, &argv)
         }),
-        ("vfork_exec", iters.div_ceil(20), &|| spawn_once(&e, &argv)),
+        ("vfork_exec", iters.div_ceil(20), &|| spawn_once(&e)),
     ];
     for (name, iters, f) in workloads {
         // One warm-up round, not reported.
@@ -192,15 +185,5 @@ fn main() {
             line.push_str(&format!(" {ns}"));
         }
         println!("{line}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ioctl_numbers_match_the_harness() {
-        use mm_seqid_harness::ioctl;
-        assert_eq!(super::GET_VALUE, libc::c_ulong::from(ioctl::GET_VALUE));
-        assert_eq!(super::BIND, libc::c_ulong::from(ioctl::BIND));
     }
 }

@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `--demo`: what README's run command shows.
 
-use std::os::fd::AsRawFd;
+use mm_seqid_harness::{enc, fork_report, raw_get_mm_id, raw_get_value, show, Dev, Probe, Report};
 
-use mm_seqid_harness::{
-    enc, fork_child, pipe, raw_get_mm_id, raw_get_value, show, wait_exit, Dev, Record,
-};
-
-use crate::tests::{fork_probe, spawn_report};
+use crate::tests::{before_after, fork_probe, spawn_report};
 
 fn verdict(v: i64) -> String {
     if v >= 0 {
@@ -40,15 +36,13 @@ pub fn run() -> Result<(), String> {
         format!("fork child (pid {})", fork.pid),
         show(fork.mm_id)
     );
-    let exec = spawn_report("bind-exec", vec![], &[], None)?;
-    if let [before, after] = exec[..] {
-        println!(
-            "  {:<38} id {} before execve, {} after  (same pid, new mm)",
-            format!("another process (pid {})", before.pid),
-            show(before.mm_id),
-            show(after.mm_id)
-        );
-    }
+    let (before, after) = before_after(spawn_report("bind-exec", vec![], &[], None)?)?;
+    println!(
+        "  {:<38} id {} before execve, {} after  (same pid, new mm)",
+        format!("another process (pid {})", before.pid),
+        show(before.mm_id),
+        show(after.mm_id)
+    );
 
     println!();
     println!("A context bound by the parent (MM_SEQID_IOC_BIND), value 7:");
@@ -60,25 +54,20 @@ pub fn run() -> Result<(), String> {
     println!("  {:<38} GET_VALUE {}", "the parent's thread", verdict(t));
     let f = fork_probe(fd, None, false)?;
     println!("  {:<38} GET_VALUE {}", "a fork child", verdict(f.value));
-    if let [_, after] = exec[..] {
-        println!(
-            "  {:<38} GET_VALUE {}",
-            "the bind-exec process after execve",
-            verdict(after.value)
-        );
-    }
+    println!(
+        "  {:<38} GET_VALUE {}",
+        "the bind-exec process after execve",
+        verdict(after.value)
+    );
     println!();
     println!("Hand-over: the parent unbinds, a fork child binds:");
     d.unbind().map_err(|e| format!("UNBIND: {e}"))?;
-    let (r, w) = pipe();
-    let wfd = w.as_raw_fd();
     // Child: raw calls only; binds, reports and exits.
-    let pid = fork_child(|| i32::from(!Record::probe(fd, None, true).write_to(wfd)));
-    drop(w);
-    let recs = Record::read_all(&r);
-    wait_exit(pid)?;
-    let [child] = recs[..] else {
-        return Err("the fork child sent no record".into());
+    let report = fork_report("the fork child", || {
+        Report::Probe(Probe::take(fd, None, true))
+    })?;
+    let Report::Probe(child) = report else {
+        return Err(format!("the fork child sent {report:?}"));
     };
     println!(
         "  {:<38} BIND {}",
@@ -95,8 +84,7 @@ pub fn run() -> Result<(), String> {
         && fork.mm_id > me as i64
         && t == 7
         && f.value < 0
-        && exec.len() == 2
-        && exec[1].value < 0
+        && after.value < 0
         && child.bind == 0
         && d.value().is_err();
     if ok {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use mm_seqid_harness::*;
 use nix::errno::Errno;
+use nix::sys::mman::{MapFlags, ProtFlags};
 
 /// How long and how hard to fuzz.
 #[derive(Clone, Copy, Debug)]
@@ -187,44 +188,27 @@ pub struct Mem {
     cross: usize,
 }
 
-fn map(len: usize, prot: libc::c_int) -> Result<usize, String> {
-    // SAFETY: A fresh anonymous mapping; nothing else refers to it.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            prot,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(format!("mmap: {}", Errno::last()));
-    }
-    Ok(p as usize)
-}
-
 impl Mem {
     /// Maps the pages. They stay mapped until the process exits.
     pub fn new() -> Result<Mem, String> {
         let page = 4096;
-        let ro = map(page, libc::PROT_READ)?;
-        let none = map(page, libc::PROT_NONE)?;
-        let two = map(2 * page, libc::PROT_READ | libc::PROT_WRITE)?;
-        // SAFETY: The second page of our own mapping.
-        if unsafe { libc::mprotect((two + page) as *mut _, page, libc::PROT_NONE) } != 0 {
-            return Err(format!("mprotect: {}", Errno::last()));
-        }
+        let map = |len, prot| {
+            Mapping::anonymous(len, prot, MapFlags::MAP_PRIVATE).map_err(|e| format!("mmap: {e}"))
+        };
+        let ro = map(page, ProtFlags::PROT_READ)?.leak();
+        let none = map(page, ProtFlags::PROT_NONE)?.leak();
+        let two = map(2 * page, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE)?;
+        two.protect(page, page, ProtFlags::PROT_NONE)
+            .map_err(|e| format!("mprotect: {e}"))?;
         Ok(Mem {
             ro,
             none,
-            cross: two + page - 4,
+            cross: two.leak() + page - 4,
         })
     }
 }
 
-/// The commands of the ABI in the sample's crate doc, in [`ioctl::ALL`] order.
+/// The commands of the ABI in the sample's crate doc, in [`abi::ALL`] order.
 const GET_MM_ID: usize = 0;
 const GET_OWNER: usize = 1;
 const BIND: usize = 2;
@@ -245,7 +229,7 @@ const VFS_TYPES: [u32; 6] = [0x00, 0x54, b'X' as u32, 0x94, b'f' as u32, 0x15];
 pub struct Violation {
     /// The request number.
     pub cmd: u32,
-    /// Index into [`ioctl::ALL`], or [`UNKNOWN`].
+    /// Index into [`abi::ALL`], or [`UNKNOWN`].
     pub which: usize,
     /// Index of the context in the pool.
     pub ctx: usize,
@@ -260,7 +244,7 @@ pub struct Violation {
 }
 
 fn cmd_name(which: usize) -> &'static str {
-    ioctl::ALL.get(which).map_or("unknown command", |c| c.0)
+    abi::ALL.get(which).map_or("unknown command", |c| c.0)
 }
 
 impl std::fmt::Display for Violation {
@@ -306,14 +290,13 @@ pub fn one_op(
     let roll = rng.below(100);
     let (mut cmd, mut which) = if roll < 75 {
         let w = rng.below(6) as usize;
-        (ioctl::ALL[w].1, w)
+        (abi::ALL[w].1, w)
     } else if roll < 90 {
         // Our type, a random number, direction and size.
         let nr = 0x80 + rng.below(0x30) as u32;
         let dir = rng.below(4) as u32;
         let size = [0u32, 4, 8, 16][rng.below(4) as usize];
-        let c = dir << 30 | size << 16 | u32::from(ioctl::MAGIC) << 8 | nr;
-        (c, UNKNOWN)
+        (abi::request(dir, nr, size), UNKNOWN)
     } else {
         let mut c = rng.next() as u32;
         while VFS_TYPES.contains(&(c >> 8 & 0xff)) {
@@ -322,14 +305,14 @@ pub fn one_op(
         (c, UNKNOWN)
     };
     if which == UNKNOWN {
-        if let Some(w) = ioctl::ALL.iter().position(|x| x.1 == cmd) {
+        if let Some(w) = abi::ALL.iter().position(|x| x.1 == cmd) {
             which = w;
         }
     }
     // Children never bind the fuzzing process's own contexts: its threads expect to own them.
     if which == BIND && ctx.kind == Kind::Mine && role != Role::Owner {
         which = GET_OWNER;
-        cmd = ioctl::ALL[GET_OWNER].1;
+        cmd = abi::ALL[GET_OWNER].1;
     }
     // The pointer.
     let mut buf = [0u64; 2];
@@ -366,10 +349,9 @@ pub fn one_op(
         Ptr::PageCross => mem.cross,
         Ptr::NonCanonical => 0x0000_8000_0000_0000usize + (rng.next() as usize & 0x7fff_ffff_fff8),
     };
-    // SAFETY: Every address above is either `buf`, which lives across the call, or one the
-    // kernel must refuse with EFAULT (never mapped writable in this process).
-    let ret = unsafe { libc::ioctl(ctx.fd, cmd as _, addr) };
-    let res: Result<i32, Errno> = Errno::result(ret);
+    // Every address above is either `buf`, which lives across the call, or one the kernel must
+    // refuse with EFAULT (never mapped writable in this process).
+    let res = raw_ioctl(ctx.fd, cmd, addr);
     let slot = match res {
         Ok(_) => 0,
         Err(Errno::EPERM) => 1,
@@ -531,8 +513,7 @@ fn write_raw(who: &str, v: &Violation) {
     put(b", want ");
     put(v.want.as_bytes());
     put(b"\n");
-    // SAFETY: Writes our own buffer to stderr.
-    unsafe { libc::write(2, out.as_ptr().cast(), n) };
+    let _ = nix::unistd::write(std::io::stderr(), &out[..n]);
 }
 
 /// The `fuzz-exec SEED PARENT_ID FD:KIND[:ID]...` child mode: an exec'd child of a forker.
@@ -616,7 +597,7 @@ fn pool() -> Result<(Vec<OwnedFd>, Vec<Ctx>), String> {
         if i == 0 {
             d.bind().map_err(|e| format!("BIND: {e}"))?;
         }
-        let fd = dev_into_owned(d);
+        let fd = d.into_owned();
         ctxs.push(Ctx {
             fd: fd.as_raw_fd(),
             kind: Kind::Mine,
@@ -632,7 +613,7 @@ fn pool() -> Result<(Vec<OwnedFd>, Vec<Ctx>), String> {
         fds.push(fd);
     }
     for _ in 0..2 {
-        let fd = dev_into_owned(Dev::open()?);
+        let fd = Dev::open()?.into_owned();
         ctxs.push(Ctx {
             fd: fd.as_raw_fd(),
             kind: Kind::Shared,
@@ -640,13 +621,6 @@ fn pool() -> Result<(Vec<OwnedFd>, Vec<Ctx>), String> {
         fds.push(fd);
     }
     Ok((fds, ctxs))
-}
-
-fn dev_into_owned(d: Dev) -> OwnedFd {
-    // SAFETY: `d` owned this fd; we take it over and forget `d`.
-    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(d.raw()) };
-    std::mem::forget(d);
-    fd
 }
 
 /// A context bound by a child that has exited, and that child's id.

@@ -21,36 +21,28 @@
 //! kernel without the series) passes if at least one was accepted: the bug is real. Ends with
 //! `N passed, N failed`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use mm_seqid_harness::{fork_child, pidfd_getfd, wait_exit};
+use mm_seqid_harness::{fork_report, pidfd_getfd, pidfd_open, Mapping, Report};
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::sys::mman::{MapFlags, ProtFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 /// The command buffer of queue 0: 128 descriptors of at most 32 bytes, one page.
 const CMD_BUF_LEN: usize = 4096;
 
 /// mmap of queue 0's command buffer, read-only and shared, as ublk servers do. Returns 0 if
 /// it mapped (and unmaps it), else the errno. Async-signal-safe.
-fn try_map(fd: RawFd) -> i32 {
-    // SAFETY: A fresh mapping of our own choosing; the kernel validates the fd and offset.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            CMD_BUF_LEN,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Errno::last() as i32;
+fn try_map(fd: BorrowedFd) -> i32 {
+    match Mapping::of_fd(fd, CMD_BUF_LEN, ProtFlags::PROT_READ, MapFlags::MAP_SHARED) {
+        Ok(_) => 0,
+        Err(e) => e as i32,
     }
-    // SAFETY: Unmaps the mapping made just above.
-    unsafe { libc::munmap(p, CMD_BUF_LEN) };
-    0
 }
 
 struct Server {
@@ -121,31 +113,19 @@ fn daemon_fd(s: &Server) -> Result<RawFd, String> {
 /// from a workqueue on any CPU, some time after the daemon exits. Forking in turn on every
 /// CPU lets a child reach the freed object whichever CPU's freelist it went to.
 fn move_to_cpu(cpu: usize) {
-    // SAFETY: A zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: As above.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t; failure leaves the affinity as it was.
-    unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    let mut set = CpuSet::new();
+    // Failure leaves the affinity as it was.
+    if set.set(cpu).is_ok() {
+        let _ = sched_setaffinity(Pid::from_raw(0), &set);
+    }
 }
 
 fn kill_and_wait(pid: i32) -> Result<(), String> {
-    // SAFETY: Plain system calls on a pid we were told about.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-    if pidfd < 0 {
-        return Err(format!("pidfd_open({pid}): {}", Errno::last()));
-    }
-    // SAFETY: pidfd_open() returned a new fd that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    // SAFETY: As above.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let mut p = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: Polls one pollfd; a pidfd is readable once the process has exited.
-    if unsafe { libc::poll(&mut p, 1, 10_000) } != 1 {
+    let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open({pid}): {e}"))?;
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    // A pidfd is readable once the process has exited.
+    let mut p = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut p, PollTimeout::from(10_000u16)) != Ok(1) {
         return Err(format!("the daemon (pid {pid}) did not exit within 10 s"));
     }
     Ok(())
@@ -160,7 +140,7 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
         let target = daemon_fd(&s)?;
         let fd = pidfd_getfd(s.pid, target)
             .map_err(|e| format!("pidfd_getfd({}, {target}): {e}", s.pid))?;
-        let ours = try_map(fd.as_raw_fd());
+        let ours = try_map(fd.as_fd());
         if ours != libc::EINVAL {
             return Err(format!(
                 "while the daemon lives, our mmap gave {}, want EINVAL",
@@ -174,18 +154,15 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let t0 = Instant::now();
         let (mut refused, mut accepted, mut other) = (0usize, 0usize, 0usize);
-        let raw = fd.as_raw_fd();
         for i in 0..iters {
             move_to_cpu(i % cpus);
-            // Child: one mmap and _exit.
-            let pid = fork_child(|| match try_map(raw) {
-                0 => 1,
-                libc::EINVAL => 0,
-                _ => 2,
-            });
-            match wait_exit(pid)? {
-                0 => refused += 1,
-                1 => accepted += 1,
+            // Child: one mmap, write() and _exit; reports 0 or -errno.
+            let report = fork_report("mmap child", || {
+                Report::Call(-i64::from(try_map(fd.as_fd())))
+            })?;
+            match report {
+                Report::Call(0) => accepted += 1,
+                Report::Call(e) if e == -(libc::EINVAL as i64) => refused += 1,
                 _ => other += 1,
             }
         }
@@ -210,7 +187,7 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
                 Err(e) => return Err(format!("control: open {dev}: {e}")),
             }
         };
-        let c = try_map(f.as_raw_fd());
+        let c = try_map(f.as_fd());
         if c != 0 {
             return Err(format!(
                 "control: the first mapper after the last close got {}: the mmap above \
