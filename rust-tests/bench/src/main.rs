@@ -19,13 +19,13 @@
 //!
 //! The ioctl numbers are the harness's ([`mm_seqid_harness::abi`]). Fork children call
 //! `execv()` and `_exit()` through libc: `_exit()` is not in nix, and nix's `execv()` would
-//! build its argv array on the heap in the child, inside the timed loop.
+//! build its argv array on the heap in the child, inside the timed loop. `vfork_exec` calls
+//! libc's `posix_spawn()` for the same reason: nix's allocates argv and envp on every call.
 
 use std::ffi::CString;
 use std::time::Instant;
 
 use mm_seqid_harness::{raw_bind, raw_get_value, Dev};
-use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
@@ -67,8 +67,6 @@ fn fork_once() {
 struct Exec {
     path: CString,
     argv: Vec<CString>,
-    actions: PosixSpawnFileActions,
-    attr: PosixSpawnAttr,
 }
 
 impl Exec {
@@ -79,8 +77,6 @@ impl Exec {
                 CString::new("mm-seqid-bench").unwrap(),
                 CString::new("--exit").unwrap(),
             ],
-            actions: PosixSpawnFileActions::init().expect("posix_spawn_file_actions_init"),
-            attr: PosixSpawnAttr::init().expect("posix_spawnattr_init"),
         }
     }
 
@@ -95,12 +91,33 @@ fn fork_exec_once(e: &Exec, argv: &[*const libc::c_char]) {
     fork_wait(Some((e, argv)));
 }
 
-fn spawn_once(e: &Exec) {
-    // No file actions or attributes, an empty environment.
-    let env: [&std::ffi::CStr; 0] = [];
-    let pid = posix_spawn(e.path.as_c_str(), &e.actions, &e.attr, &e.argv, &env)
-        .expect("posix_spawn failed");
-    wait(pid);
+/// posix_spawn with libc's call: nix's builds argv and envp arrays on the heap on every call,
+/// inside the timed loop. `argv` comes from [`Exec::ptrs`], built before the loop.
+fn spawn_once(e: &Exec, argv: &[*const libc::c_char]) {
+    let mut pid = 0;
+    let envp: [*mut libc::c_char; 1] = [std::ptr::null_mut()];
+    // SAFETY: `e.path` is a C string; `argv` is a NULL-terminated array of pointers to the C
+    // strings `e` keeps alive, and `envp` an empty NULL-terminated array, both live across
+    // the call (posix_spawn copies what the child needs before it returns); NULL file actions
+    // and attributes mean none. posix_spawn does not write through argv or envp, whatever
+    // its C prototype says.
+    let r = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            e.path.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            argv.as_ptr() as *const *mut libc::c_char,
+            envp.as_ptr(),
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "posix_spawn failed: {}",
+        nix::errno::Errno::from_raw(r)
+    );
+    wait(Pid::from_raw(pid));
 }
 
 fn thread_once() {
@@ -168,7 +185,7 @@ fn main() {
         ("fork_exec", iters.div_ceil(20), &|| {
             fork_exec_once(&e, &argv)
         }),
-        ("vfork_exec", iters.div_ceil(20), &|| spawn_once(&e)),
+        ("vfork_exec", iters.div_ceil(20), &|| spawn_once(&e, &argv)),
     ];
     for (name, iters, f) in workloads {
         // One warm-up round, not reported.

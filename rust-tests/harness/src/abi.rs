@@ -116,11 +116,22 @@ pub fn raw_get_value(fd: RawFd) -> Result<u64, Errno> {
 }
 
 /// Issues an ioctl with an arbitrary request and argument, for the bad-input tests and the
-/// fuzzer. The caller keeps `arg` either pointing at memory that lives across the call or
-/// at memory the kernel must refuse with `EFAULT`.
-pub fn raw_ioctl(fd: RawFd, request: u32, arg: usize) -> Result<i32, Errno> {
-    // SAFETY: The sample's ioctls touch at most a u64 at `arg`, which the caller keeps valid or
-    // unmapped (see above); an unknown request touches nothing and fails with ENOTTY.
+/// fuzzer.
+///
+/// ```compile_fail
+/// let _ = mm_seqid_harness::raw_ioctl(0, mm_seqid_harness::GET_VALUE, 0x1000);
+/// ```
+///
+/// # Safety
+///
+/// `fd` may be any file, and `request` may make the kernel write to `arg`: `arg` must be an
+/// address that the call may read and write [`u64`]-sized data at (memory that lives across
+/// the call and that no Rust reference expects unchanged), or one that the kernel refuses
+/// with `EFAULT` (unmapped, not writable, a kernel address). If `fd` may be another driver's
+/// file, the caller answers for what that driver does with `request`.
+pub unsafe fn raw_ioctl(fd: RawFd, request: u32, arg: usize) -> Result<i32, Errno> {
+    // SAFETY: The kernel touches at most what `request` says at `arg`, which the caller
+    // keeps writable or refused (our contract).
     let ret = unsafe { libc::ioctl(fd, request as _, arg) };
     Errno::result(ret)
 }

@@ -15,6 +15,8 @@ use mm_seqid_harness::{
     raw_set_value, recv_fd, send_fd, Dev, Probe, Report, SelfExec,
 };
 
+use nix::errno::Errno;
+
 use crate::fuzz;
 
 /// An fd number from the command line.
@@ -89,7 +91,7 @@ pub fn child_mode(args: &[String]) -> u8 {
             // The context stays open across the exec.
             let fd = dev.into_owned().into_raw_fd().to_string();
             let exec = SelfExec::new("report", &[fd, pipe.as_raw_fd().to_string()]);
-            keep_fd(pipe.as_raw_fd());
+            keep_fd(pipe);
             let e = exec.exec(&exec.argv_ptrs());
             eprintln!("bind-exec: execve: {e}");
             1
@@ -103,7 +105,7 @@ pub fn child_mode(args: &[String]) -> u8 {
             let pfd = pipe.as_raw_fd();
             let exec = SelfExec::new("report", &[fd.to_string(), pfd.to_string()]);
             let t = std::thread::spawn(move || {
-                keep_fd(pfd);
+                keep_fd(pipe);
                 let e = exec.exec(&exec.argv_ptrs());
                 eprintln!("thread-exec: execve: {e}");
                 std::process::exit(1);
@@ -116,14 +118,13 @@ pub fn child_mode(args: &[String]) -> u8 {
             let pipe = arg_pipe(args, 0);
             let dev = Dev::open().expect("open");
             let before = enc(dev.mm_id());
-            let errno = nix::unistd::execv(c"/nonexistent/mm-seqid", &[c"x"]).unwrap_err();
+            let (ret, errno) = failed_exec();
             let r = Report::FailedExec {
                 pid: i64::from(std::process::id()),
                 before,
                 after: enc(dev.mm_id()),
-                // execve returns only on failure, and then -1.
-                ret: -1,
-                errno: errno as i64,
+                ret,
+                errno,
             };
             if r.write_to(pipe) {
                 0
@@ -157,6 +158,16 @@ pub fn child_mode(args: &[String]) -> u8 {
             2
         }
     }
+}
+
+/// An execve of a path that does not exist: what it returned, and its errno (0 if none).
+fn failed_exec() -> (i64, i64) {
+    let argv = [c"x".as_ptr(), std::ptr::null()];
+    // Not nix's execv(), whose Result drops the return value, which this test checks.
+    // SAFETY: A NULL-terminated argv of static C strings; a path and no environment change.
+    let ret = unsafe { libc::execv(c"/nonexistent/mm-seqid".as_ptr(), argv.as_ptr()) };
+    let errno = if ret == -1 { Errno::last() as i64 } else { 0 };
+    (i64::from(ret), errno)
 }
 
 /// Child mode `busy-thread-exec PIPEFD`: binds a new context, reports
@@ -206,11 +217,21 @@ fn busy_thread_exec(pipe: BorrowedFd<'static>) -> u8 {
             ioctls: count.load(Ordering::Relaxed),
         };
         rec.write_to(pipe);
-        keep_fd(pfd);
+        keep_fd(pipe);
         let e = exec.exec(&exec.argv_ptrs());
         eprintln!("busy-thread-exec: execve: {e}");
         std::process::exit(1);
     });
     let _ = t.join();
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_exec_reports_what_execve_returned() {
+        assert_eq!(failed_exec(), (-1, Errno::ENOENT as i64));
+    }
 }

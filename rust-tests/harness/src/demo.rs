@@ -62,10 +62,13 @@ pub fn run() -> Result<(), String> {
     println!();
     println!("Hand-over: the parent unbinds, a fork child binds:");
     d.unbind().map_err(|e| format!("UNBIND: {e}"))?;
-    // Child: raw calls only; binds, reports and exits.
-    let report = fork_report("the fork child", || {
-        Report::Probe(Probe::take(fd, None, true))
-    })?;
+    // SAFETY: The child makes raw ioctls, writes its report and _exits: async-signal-safe
+    // (the parent has no other thread left: the one above was joined).
+    let report = unsafe {
+        fork_report("the fork child", || {
+            Report::Probe(Probe::take(fd, None, true))
+        })
+    }?;
     let Report::Probe(child) = report else {
         return Err(format!("the fork child sent {report:?}"));
     };

@@ -12,7 +12,7 @@
 //! `MM_SEQID_FUZZ_SEED=S`) replays the same operations, and `--threads=1` also the same order
 //! within the fuzzing threads.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -197,7 +197,7 @@ impl Mem {
         };
         let ro = map(page, ProtFlags::PROT_READ)?.leak();
         let none = map(page, ProtFlags::PROT_NONE)?.leak();
-        let two = map(2 * page, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE)?;
+        let mut two = map(2 * page, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE)?;
         two.protect(page, page, ProtFlags::PROT_NONE)
             .map_err(|e| format!("mprotect: {e}"))?;
         Ok(Mem {
@@ -349,9 +349,14 @@ pub fn one_op(
         Ptr::PageCross => mem.cross,
         Ptr::NonCanonical => 0x0000_8000_0000_0000usize + (rng.next() as usize & 0x7fff_ffff_fff8),
     };
-    // Every address above is either `buf`, which lives across the call, or one the kernel must
-    // refuse with EFAULT (never mapped writable in this process).
-    let res = raw_ioctl(ctx.fd, cmd, addr);
+    // SAFETY: `ctx.fd` is one of the pool's device fds, open for the whole run; the device's
+    // ioctls touch at most a u64 at `addr`, and unknown commands nothing. Good and Unaligned
+    // point into `buf`, a local that lives across the call and that nothing borrows (its
+    // bytes are read back below through `addr`); ReadOnly is a leaked read-only page the
+    // kernel refuses to write to; PageCross runs into a leaked PROT_NONE page; Null and Low
+    // (below mmap_min_addr), ProtNone, Kernel and NonCanonical are addresses the kernel
+    // refuses with EFAULT.
+    let res = unsafe { raw_ioctl(ctx.fd, cmd, addr) };
     let slot = match res {
         Ok(_) => 0,
         Err(Errno::EPERM) => 1,
@@ -634,7 +639,7 @@ pub fn dead_owner_fd() -> Result<(OwnedFd, u64), String> {
     )
     .map_err(|e| format!("socketpair: {e}"))?;
     let pid =
-        SelfExec::new("owner-send", &[theirs.as_raw_fd().to_string()]).spawn(&[theirs.as_raw_fd()]);
+        SelfExec::new("owner-send", &[theirs.as_raw_fd().to_string()]).spawn(&[theirs.as_fd()]);
     drop(theirs);
     let got = recv_fd(ours.as_raw_fd());
     let code = wait_exit(pid)?;
@@ -684,8 +689,7 @@ pub fn run(cfg: Config) -> Result<Summary, String> {
                     args.extend(ctxs.iter().map(ctx_arg));
                     let se = SelfExec::new("fuzz-exec", &args);
                     let ptrs = se.argv_ptrs();
-                    // Child: raw ioctls, no allocation, then _exit or exec.
-                    let pid = fork_child(|| {
+                    let child = || {
                         let mut crng = Rng::new(child_seed);
                         let mut st = Stats::default();
                         let Ok(cid) = raw_get_mm_id(ctxs[0].fd) else {
@@ -705,13 +709,19 @@ pub fn run(cfg: Config) -> Result<Summary, String> {
                         if exec {
                             // The dead owners' fds came with MSG_CMSG_CLOEXEC.
                             for c in ctxs.iter() {
-                                keep_fd(c.fd);
+                                // SAFETY: The pool's fds stay open for the whole run.
+                                keep_fd(unsafe { BorrowedFd::borrow_raw(c.fd) });
                             }
                             se.exec(&ptrs) as i32 + 100
                         } else {
                             0
                         }
-                    });
+                    };
+                    // SAFETY: A child of a multithreaded process: `child` makes raw ioctls
+                    // and fcntls on stack data, writes a violation with write(), and execs
+                    // with an argv built before the fork or returns to _exit: no allocation,
+                    // no locks.
+                    let pid = unsafe { fork_child(child) };
                     forks += 1;
                     execs += u64::from(exec);
                     match wait_exit(pid) {

@@ -28,8 +28,9 @@ pub use abi::*;
 pub use report::*;
 
 use std::ffi::{CStr, CString};
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicI32;
 
@@ -46,28 +47,59 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
 }
 
 /// Clears `FD_CLOEXEC`; async-signal-safe.
-pub fn keep_fd(fd: RawFd) {
-    // SAFETY: `fd` is open in the calling process for the duration of the call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+///
+/// ```
+/// let (r, _w) = mm_seqid_harness::pipe();
+/// mm_seqid_harness::keep_fd(std::os::fd::AsFd::as_fd(&r));
+/// ```
+///
+/// A bare number is not an fd this process holds:
+///
+/// ```compile_fail
+/// mm_seqid_harness::keep_fd(3);
+/// ```
+pub fn keep_fd(fd: BorrowedFd<'_>) {
     let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()));
 }
 
-/// Sets up a child right after fork; async-signal-safe.
+/// Sets up a child right after fork; async-signal-safe. `parent` is the pid of the process
+/// that forked, read before the fork.
 ///
-/// The child dies with the test process, so a failed test leaves no orphan.
-pub fn child_setup() {
+/// The child dies with the test process, so a failed test leaves no orphan. If the parent
+/// died before `PR_SET_PDEATHSIG` took effect, the signal will never come: the child exits.
+pub fn child_setup(parent: Pid) {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if nix::unistd::getppid() != parent {
+        // SAFETY: _exit() ends the child without running the parent's destructors.
+        unsafe { libc::_exit(125) }
+    }
 }
 
 /// Forks a child that runs `f` and exits with its return value.
 ///
-/// `f` runs in the child of a possibly multithreaded process: it must do only
-/// async-signal-safe work (raw system calls, no allocation, no locks).
-pub fn fork_child<F: FnOnce() -> i32>(f: F) -> Pid {
-    // SAFETY: The child only runs `f`, which the caller keeps async-signal-safe, then _exits.
+/// ```
+/// // SAFETY: The child only returns 3: async-signal-safe.
+/// let pid = unsafe { mm_seqid_harness::fork_child(|| 3) };
+/// assert_eq!(mm_seqid_harness::wait_exit(pid), Ok(3));
+/// ```
+///
+/// ```compile_fail
+/// let pid = mm_seqid_harness::fork_child(|| 3);
+/// ```
+///
+/// # Safety
+///
+/// `f` runs in the child of a possibly multithreaded process, where another thread may have
+/// held a lock (the allocator's, stdio's) at the fork: unless the calling process has no
+/// other thread, `f` must do only async-signal-safe work (raw system calls, no allocation,
+/// no locks). This is why `fork()` itself is unsafe.
+pub unsafe fn fork_child<F: FnOnce() -> i32>(f: F) -> Pid {
+    let parent = nix::unistd::getpid();
+    // SAFETY: The child only runs child_setup() (async-signal-safe) and `f`, which the
+    // caller keeps async-signal-safe, then _exits.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
-            child_setup();
+            child_setup(parent);
             let code = f();
             // SAFETY: _exit() ends the child without running the parent's destructors.
             unsafe { libc::_exit(code) }
@@ -98,11 +130,16 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// Forks a child that reports what `f` returns. `f` runs as in [`fork_child`]: it must
-    /// do only async-signal-safe work.
-    pub fn fork<F: FnOnce() -> Report>(f: F) -> Reporter {
+    /// Forks a child that reports what `f` returns.
+    ///
+    /// # Safety
+    ///
+    /// As for [`fork_child`]: unless the calling process has no other thread, `f` must do
+    /// only async-signal-safe work.
+    pub unsafe fn fork<F: FnOnce() -> Report>(f: F) -> Reporter {
         let (r, w) = pipe();
-        let pid = fork_child(|| i32::from(!f().write_to(&w)));
+        // SAFETY: `f` is async-signal-safe (our caller's contract); so is writing a report.
+        let pid = unsafe { fork_child(|| i32::from(!f().write_to(&w))) };
         drop(w);
         Reporter { pid, pipe: r }
     }
@@ -122,8 +159,14 @@ impl Reporter {
 }
 
 /// Forks a child that reports what `f` returns, and waits for that report.
-pub fn fork_report<F: FnOnce() -> Report>(who: &str, f: F) -> Result<Report, String> {
-    Reporter::fork(f).report(who)
+///
+/// # Safety
+///
+/// As for [`fork_child`]: unless the calling process has no other thread, `f` must do only
+/// async-signal-safe work.
+pub unsafe fn fork_report<F: FnOnce() -> Report>(who: &str, f: F) -> Result<Report, String> {
+    // SAFETY: Our caller's contract is Reporter::fork's.
+    unsafe { Reporter::fork(f) }.report(who)
 }
 
 /// The argv marker that puts the test binary in a child mode.
@@ -155,32 +198,59 @@ impl SelfExec {
         &self.argv
     }
 
-    /// Execs; returns the errno only if execve failed. Async-signal-safe.
-    pub fn exec(&self, argv_ptrs: &[*const libc::c_char]) -> Errno {
-        // SAFETY: `argv_ptrs` is a NULL-terminated array of C strings that outlive the call.
-        unsafe { libc::execv(SelfExec::PATH.as_ptr(), argv_ptrs.as_ptr()) };
+    /// Execs with `argv` (from [`SelfExec::argv_ptrs`]); returns the errno only if execve
+    /// failed. Async-signal-safe.
+    pub fn exec(&self, argv: &Argv<'_>) -> Errno {
+        // SAFETY: `argv.ptrs` is a NULL-terminated array of pointers to the C strings of a
+        // SelfExec that the lifetime of `argv` keeps alive (only argv_ptrs() builds one).
+        unsafe { libc::execv(SelfExec::PATH.as_ptr(), argv.ptrs.as_ptr()) };
         Errno::last()
     }
 
     /// The argv pointer array for [`SelfExec::exec`], built before fork.
-    pub fn argv_ptrs(&self) -> Vec<*const libc::c_char> {
-        let mut v: Vec<_> = self.argv.iter().map(|a| a.as_ptr()).collect();
-        v.push(std::ptr::null());
-        v
+    pub fn argv_ptrs(&self) -> Argv<'_> {
+        let mut ptrs: Vec<_> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Argv {
+            ptrs,
+            _strings: PhantomData,
+        }
     }
 
     /// Forks and execs, keeping `keep` open across the exec. A child whose execve failed
     /// exits with 100 + errno.
-    pub fn spawn(&self, keep: &[RawFd]) -> Pid {
+    pub fn spawn(&self, keep: &[BorrowedFd<'_>]) -> Pid {
         let ptrs = self.argv_ptrs();
-        fork_child(|| {
-            for &fd in keep {
-                keep_fd(fd);
-            }
-            let e = self.exec(&ptrs);
-            e as i32 + 100
-        })
+        // SAFETY: The child only clears FD_CLOEXEC, execs and _exits, all async-signal-safe;
+        // the argv array was built before the fork.
+        unsafe {
+            fork_child(|| {
+                for &fd in keep {
+                    keep_fd(fd);
+                }
+                let e = self.exec(&ptrs);
+                e as i32 + 100
+            })
+        }
     }
+}
+
+/// The argv array of a [`SelfExec`], NULL-terminated, borrowing its strings: only
+/// [`SelfExec::argv_ptrs`] builds one, so [`SelfExec::exec`] never sees a dangling pointer.
+///
+/// ```compile_fail
+/// let e = mm_seqid_harness::SelfExec::new("report", &[]);
+/// e.exec(&[std::ptr::null()]);
+/// ```
+///
+/// ```compile_fail
+/// let argv = mm_seqid_harness::SelfExec::new("report", &[]).argv_ptrs();
+/// // The SelfExec, and the strings the pointers point to, are gone here.
+/// drop(argv);
+/// ```
+pub struct Argv<'a> {
+    ptrs: Vec<*const libc::c_char>,
+    _strings: PhantomData<&'a SelfExec>,
 }
 
 /// Sends `fd` and a u64 over a unix socket with SCM_RIGHTS.
@@ -243,10 +313,27 @@ pub fn pidfd_getfd(pid: i32, target: RawFd) -> Result<OwnedFd, Errno> {
 }
 
 /// Memory this process mapped, unmapped when dropped (unless [leaked](Mapping::leak)).
+///
+/// The protection cannot change under a slice from [`Mapping::atomics`]:
+///
+/// ```compile_fail
+/// # use mm_seqid_harness::Mapping;
+/// # use nix::sys::mman::{MapFlags, ProtFlags};
+/// let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+/// let mut m = Mapping::anonymous(4096, rw, MapFlags::MAP_PRIVATE).unwrap();
+/// let a = &m.atomics()[0];
+/// m.protect(0, 4096, ProtFlags::PROT_NONE).unwrap();
+/// a.load(std::sync::atomic::Ordering::SeqCst);
+/// ```
 pub struct Mapping {
     ptr: NonNull<libc::c_void>,
     len: usize,
+    /// Whether every byte is readable and writable: [`Mapping::atomics`] needs that.
+    rw: bool,
 }
+
+/// Readable and writable.
+const RW: ProtFlags = ProtFlags::PROT_READ.union(ProtFlags::PROT_WRITE);
 
 impl Mapping {
     /// A new private or shared anonymous mapping of `len` bytes.
@@ -254,7 +341,11 @@ impl Mapping {
         let nz = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
         // SAFETY: A fresh mapping at an address of the kernel's choosing: it overlaps nothing.
         let ptr = unsafe { nix::sys::mman::mmap_anonymous(None, nz, prot, flags) }?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping {
+            ptr,
+            len,
+            rw: prot.contains(RW),
+        })
     }
 
     /// A new mapping of `len` bytes of `fd` at offset 0. Async-signal-safe (with its drop).
@@ -268,7 +359,11 @@ impl Mapping {
         // SAFETY: A fresh mapping at an address of the kernel's choosing: it overlaps nothing;
         // the kernel validates the fd, the offset and the protection.
         let ptr = unsafe { nix::sys::mman::mmap(None, nz, prot, flags, fd, 0) }?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping {
+            ptr,
+            len,
+            rw: prot.contains(RW),
+        })
     }
 
     /// The first address of the mapping.
@@ -277,19 +372,41 @@ impl Mapping {
     }
 
     /// Changes the protection of `len` bytes at page-aligned `offset` into the mapping.
-    pub fn protect(&self, offset: usize, len: usize, prot: ProtFlags) -> Result<(), Errno> {
-        assert!(offset + len <= self.len, "protect outside the mapping");
+    ///
+    /// Takes `&mut self`: no slice from [`Mapping::atomics`] is alive while the protection
+    /// changes.
+    pub fn protect(&mut self, offset: usize, len: usize, prot: ProtFlags) -> Result<(), Errno> {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "protect outside the mapping"
+        );
         let at = NonNull::new(self.ptr.as_ptr().wrapping_byte_add(offset)).unwrap();
+        // Until we know the outcome, the mapping may be partly changed.
+        let was_rw = self.rw;
+        self.rw = false;
         // SAFETY: The range lies inside our own mapping (checked above), which no Rust
-        // reference points into: only raw addresses handed to the kernel do.
-        unsafe { nix::sys::mman::mprotect(at, len, prot) }
+        // reference points into: atomics() borrows `self`, and we hold it mutably.
+        unsafe { nix::sys::mman::mprotect(at, len, prot) }?;
+        self.rw = prot.contains(RW) && (was_rw || (offset == 0 && len == self.len));
+        Ok(())
     }
 
     /// The mapping as 32-bit atomics, for counters that fork children share with us through a
-    /// `MAP_SHARED` mapping. The mapping must be readable and writable.
+    /// `MAP_SHARED` mapping.
+    ///
+    /// # Panics
+    ///
+    /// If any of the mapping is not readable and writable (it was mapped so, or
+    /// [`Mapping::protect`] made it so): an access would fault.
     pub fn atomics(&self) -> &[AtomicI32] {
-        // SAFETY: The mapping is page-aligned, at least `len` bytes, zero-filled or written only
-        // through these atomics, and stays mapped while the borrow of `self` lasts.
+        assert!(
+            self.rw,
+            "Mapping::atomics: the mapping is not readable and writable throughout"
+        );
+        // SAFETY: The mapping is page-aligned, at least `len` bytes, readable and writable
+        // (checked above; protect() needs `&mut self`, so it stays so while the borrow
+        // lasts), zero-filled or written only through these atomics, and stays mapped while
+        // the borrow of `self` lasts.
         unsafe {
             std::slice::from_raw_parts(self.ptr.as_ptr().cast(), self.len / size_of::<AtomicI32>())
         }
@@ -392,17 +509,62 @@ mod tests {
     #[test]
     fn mapping_protects_and_shares() {
         let page = 4096;
-        let m = Mapping::anonymous(
+        let mut m = Mapping::anonymous(
             2 * page,
             ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
             MapFlags::MAP_SHARED,
         )
         .unwrap();
         m.atomics()[0].store(5, std::sync::atomic::Ordering::SeqCst);
-        let pid = fork_child(|| m.atomics()[0].fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let counter = &m.atomics()[0];
+        // SAFETY: The child does one atomic add on shared memory: async-signal-safe.
+        let pid =
+            unsafe { fork_child(|| counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) };
         assert_eq!(wait_exit(pid), Ok(5));
         assert_eq!(m.atomics()[0].load(std::sync::atomic::Ordering::SeqCst), 6);
         m.protect(page, page, ProtFlags::PROT_NONE).unwrap();
         assert_eq!(m.leak() % page, 0);
+    }
+
+    fn panics(f: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+        std::panic::catch_unwind(f).is_err()
+    }
+
+    #[test]
+    fn atomics_only_on_readable_writable_memory() {
+        let page = 4096;
+        let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        let ro = Mapping::anonymous(page, ProtFlags::PROT_READ, MapFlags::MAP_SHARED).unwrap();
+        assert!(
+            panics(|| {
+                let _ = ro.atomics();
+            }),
+            "atomics() on a read-only mapping"
+        );
+        let mut m = Mapping::anonymous(2 * page, rw, MapFlags::MAP_SHARED).unwrap();
+        m.protect(page, page, ProtFlags::PROT_NONE).unwrap();
+        let m = std::panic::AssertUnwindSafe(m);
+        assert!(
+            panics(|| {
+                let _ = m.atomics();
+            }),
+            "atomics() after PROT_NONE"
+        );
+        let mut m = m.0;
+        // Part of it made readable and writable again: still not all of it.
+        m.protect(0, page, rw).unwrap();
+        let m = std::panic::AssertUnwindSafe(m);
+        assert!(
+            panics(|| {
+                let _ = m.atomics();
+            }),
+            "atomics() with a PROT_NONE page left"
+        );
+        let mut m = m.0;
+        m.protect(0, 2 * page, rw).unwrap();
+        assert_eq!(m.atomics().len(), 2 * page / 4);
+        assert!(panics(move || {
+            let _ = m.protect(page, 2 * page, rw);
+        }));
     }
 }

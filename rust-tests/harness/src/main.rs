@@ -17,6 +17,7 @@
 //!   100000 or more).
 //! - `MM_SEQID_FUZZ_{SEED,OPS,SECS,THREADS,FORKERS}`: the `fuzz_ioctls` test (default: a fresh
 //!   seed, 1000000 ioctls from 4 threads beside 2 forkers, at most 900 s).
+//! - `MM_SEQID_TEST_TIMEOUT=S`: each test's deadline in seconds (default 600; see ktap.rs).
 //! - `MM_SEQID_HOST_ONLY=1`: host-only development: tests that need the device skip
 //!   (`# SKIP`) instead of failing. The scripts and CI never set it.
 

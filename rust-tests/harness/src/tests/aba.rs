@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use super::*;
 
-fn aba_iterations() -> usize {
+/// `MM_SEQID_ABA_ITERS`: new processes in the ABA test.
+pub(crate) fn aba_iterations() -> usize {
     std::env::var("MM_SEQID_ABA_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -16,7 +17,7 @@ pub(super) fn aba_dead_owner_refused() -> R {
     // The owner binds, hands the fd to us (the keeper) and exits.
     let (ours, theirs) = socket_pair()?;
     let pid =
-        SelfExec::new("owner-send", &[theirs.as_raw_fd().to_string()]).spawn(&[theirs.as_raw_fd()]);
+        SelfExec::new("owner-send", &[theirs.as_raw_fd().to_string()]).spawn(&[theirs.as_fd()]);
     drop(theirs);
     let received = recv_fd(ours.as_raw_fd());
     let code = wait_exit(pid)?;
@@ -36,18 +37,21 @@ pub(super) fn aba_dead_owner_refused() -> R {
     let (mut refused, mut accepted, mut other, mut same_id) = (0, 0, 0, 0);
     let t0 = Instant::now();
     for _ in 0..n {
-        // Child: raw ioctls, write() and _exit only.
-        let report = fork_report("ABA child", || {
-            let value = raw_get_value(fd);
-            Report::DeadOwnerFd {
-                value: enc(value),
-                mm_id: if value == Err(Errno::EPERM) {
-                    enc(raw_get_mm_id(fd))
-                } else {
-                    0
-                },
-            }
-        })?;
+        // SAFETY: The child makes raw ioctls, writes its report and _exits:
+        // async-signal-safe.
+        let report = unsafe {
+            fork_report("ABA child", || {
+                let value = raw_get_value(fd);
+                Report::DeadOwnerFd {
+                    value: enc(value),
+                    mm_id: if value == Err(Errno::EPERM) {
+                        enc(raw_get_mm_id(fd))
+                    } else {
+                        0
+                    },
+                }
+            })
+        }?;
         match report {
             Report::DeadOwnerFd { value, mm_id } if value == eperm() => match mm_id {
                 id if id == owner as i64 => same_id += 1,
@@ -97,8 +101,9 @@ pub(super) fn bound_contexts_pin_no_mm() -> R {
     let before = mm_struct_objects()?;
     for d in &devs {
         let fd = d.raw();
-        // Child: one raw ioctl, write() and _exit.
-        let report = fork_report("a BIND child", || Report::Call(enc0(raw_bind(fd))))?;
+        // SAFETY: The child makes one raw ioctl, writes its report and _exits:
+        // async-signal-safe.
+        let report = unsafe { fork_report("a BIND child", || Report::Call(enc0(raw_bind(fd)))) }?;
         ensure(report == Report::Call(0), || {
             format!("a child could not BIND: {report:?}")
         })?;

@@ -25,9 +25,11 @@ pub(super) fn bad_unknown_ioctl_enotty() -> R {
             ok("BIND", d.bind())?;
         }
         for &cmd in &cmds {
+            // SAFETY: `v` is a local u64, alive across the call and borrowed by nothing else.
+            let r = unsafe { raw_ioctl(d.raw(), cmd, &mut v as *mut u64 as usize) };
             want_errno(
                 &format!("ioctl {cmd:#x} (bound: {bound})"),
-                raw_ioctl(d.raw(), cmd, &mut v as *mut u64 as usize),
+                r,
                 Errno::ENOTTY,
             )?;
         }
@@ -43,28 +45,41 @@ const WRITING_IOCTLS: [(&str, u32); 3] = [
 ];
 
 /// Each of `cmds` with `addr` as its argument fails with EFAULT.
-fn efault(d: &Dev, cmds: &[(&str, u32)], addr: usize, what: &str) -> R {
+///
+/// # Safety
+///
+/// As for [`raw_ioctl`]: each of `cmds` may read or write a u64 at `addr`, which must be an
+/// address the kernel refuses for that access, or memory nothing else relies on.
+unsafe fn efault(d: &Dev, cmds: &[(&str, u32)], addr: usize, what: &str) -> R {
     for &(name, cmd) in cmds {
-        want_errno(
-            &format!("{name} with {what} pointer"),
-            raw_ioctl(d.raw(), cmd, addr),
-            Errno::EFAULT,
-        )?;
+        // SAFETY: Our caller's contract.
+        let r = unsafe { raw_ioctl(d.raw(), cmd, addr) };
+        want_errno(&format!("{name} with {what} pointer"), r, Errno::EFAULT)?;
     }
     Ok(())
 }
 
 /// Every pointer-taking ioctl with `addr` fails with EFAULT.
-fn pointer_cases(d: &Dev, addr: usize, what: &str) -> R {
-    efault(d, &WRITING_IOCTLS, addr, what)?;
-    efault(d, &[("SET_VALUE", abi::SET_VALUE)], addr, what)
+///
+/// # Safety
+///
+/// `addr` must be an address the kernel refuses for reads and writes (NULL, unmapped, a
+/// kernel address).
+unsafe fn pointer_cases(d: &Dev, addr: usize, what: &str) -> R {
+    // SAFETY: Our caller's contract covers reads and writes.
+    unsafe {
+        efault(d, &WRITING_IOCTLS, addr, what)?;
+        efault(d, &[("SET_VALUE", abi::SET_VALUE)], addr, what)
+    }
 }
 
 pub(super) fn bad_null_pointer_efault() -> R {
     let d = dev()?;
-    pointer_cases(&d, 0, "a NULL")?;
+    // SAFETY: Page 0 is never mapped: the kernel refuses NULL.
+    unsafe { pointer_cases(&d, 0, "a NULL") }?;
     ok("BIND", d.bind())?;
-    pointer_cases(&d, 0, "a NULL (bound)")
+    // SAFETY: As above.
+    unsafe { pointer_cases(&d, 0, "a NULL (bound)") }
 }
 
 /// A private anonymous page with protection `prot`.
@@ -77,23 +92,26 @@ pub(super) fn bad_unmapped_pointer_efault() -> R {
     let page = map_page(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE)?;
     let p = page.addr();
     drop(page);
-    pointer_cases(&d, p, "an unmapped")?;
-    want_errno(
-        "SET_VALUE with a kernel pointer",
-        raw_ioctl(d.raw(), abi::SET_VALUE, 0xffff_ffff_8100_0000),
-        Errno::EFAULT,
-    )
+    // SAFETY: The page at `p` was unmapped just above, and this thread maps nothing in
+    // between; another thread's mapping landing there would be written to at worst, and
+    // this test process has no other thread.
+    unsafe { pointer_cases(&d, p, "an unmapped") }?;
+    // SAFETY: SET_VALUE only reads; a kernel address is refused to a user copy.
+    let r = unsafe { raw_ioctl(d.raw(), abi::SET_VALUE, 0xffff_ffff_8100_0000) };
+    want_errno("SET_VALUE with a kernel pointer", r, Errno::EFAULT)
 }
 
 pub(super) fn bad_readonly_pointer() -> R {
     let d = dev()?;
     let page = map_page(ProtFlags::PROT_READ)?;
     let p = page.addr();
-    efault(&d, &WRITING_IOCTLS, p, "a read-only")?;
-    ok(
-        "SET_VALUE from a read-only page",
-        raw_ioctl(d.raw(), abi::SET_VALUE, p),
-    )?;
+    // SAFETY: The page stays mapped read-only until `page` drops at the end: the kernel
+    // refuses to write to it.
+    unsafe { efault(&d, &WRITING_IOCTLS, p, "a read-only") }?;
+    // SAFETY: SET_VALUE reads a u64 from the page, which is mapped (and zero) until `page`
+    // drops.
+    let r = unsafe { raw_ioctl(d.raw(), abi::SET_VALUE, p) };
+    ok("SET_VALUE from a read-only page", r)?;
     want_rec("GET_VALUE", enc(d.value()), 0)
 }
 
@@ -102,12 +120,17 @@ pub(super) fn bad_refused_before_fault() -> R {
     ok("BIND", d.bind())?;
     ok("SET_VALUE", d.set_value(61))?;
     let fd = d.raw();
-    // Child: raw calls only.
-    let report = fork_report("fork child", || Report::NullArgs {
-        set: enc(raw_ioctl(fd, abi::SET_VALUE, 0).map(|v| v as u64)),
-        value: enc(raw_ioctl(fd, abi::GET_VALUE, 0).map(|v| v as u64)),
-        owner: enc(raw_ioctl(fd, abi::GET_OWNER, 0).map(|v| v as u64)),
-    })?;
+    // SAFETY: Page 0 is never mapped: the kernel refuses NULL for reads and writes.
+    let null_ioctl = |cmd| enc(unsafe { raw_ioctl(fd, cmd, 0) }.map(|v| v as u64));
+    // SAFETY: The child makes three raw ioctls, writes its report and _exits:
+    // async-signal-safe.
+    let report = unsafe {
+        fork_report("fork child", || Report::NullArgs {
+            set: null_ioctl(abi::SET_VALUE),
+            value: null_ioctl(abi::GET_VALUE),
+            owner: null_ioctl(abi::GET_OWNER),
+        })
+    }?;
     let Report::NullArgs { set, value, owner } = report else {
         return Err(format!(
             "fork child: expected NULL-argument results, got {report:?}"

@@ -14,8 +14,7 @@ pub(super) fn handover_unbind_bind() -> R {
     let (r, w) = pipe();
     let (hold_r, hold_w) = pipe();
     let (fd, hold_wfd) = (d.raw(), hold_w.as_raw_fd());
-    // Child: raw calls only.
-    let pid = fork_child(|| {
+    let new_owner = || {
         // Our copy of the write end would keep the read below from ever seeing EOF.
         let _ = nix::unistd::close(hold_wfd);
         let probe = Probe::take(fd, Some(52), true);
@@ -26,7 +25,10 @@ pub(super) fn handover_unbind_bind() -> R {
         // Returns at EOF, when the parent closes its end.
         let _ = nix::unistd::read(&hold_r, &mut [0u8]);
         0
-    });
+    };
+    // SAFETY: The child makes raw system calls (close, ioctls, write, read) and _exits:
+    // async-signal-safe.
+    let pid = unsafe { fork_child(new_owner) };
     drop(w);
     drop(hold_r);
     let got = Report::read_one(&r);
@@ -34,6 +36,7 @@ pub(super) fn handover_unbind_bind() -> R {
         let Some(Report::NewOwner { probe, owner }) = got else {
             return Err(format!("new owner sent no report: {got:?}"));
         };
+        want_rec("SET_VALUE by the new owner, before its BIND", probe.set, 0)?;
         want_rec("BIND by the new owner", probe.bind, 0)?;
         want_rec("GET_OWNER is the new owner", owner, probe.mm_id)?;
         want_rec("old owner GET_VALUE", enc(d.value()), eperm())?;

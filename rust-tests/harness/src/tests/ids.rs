@@ -77,22 +77,27 @@ pub(super) fn ids_exec_same_pid_new_larger() -> R {
 
 pub(super) fn ids_exec_from_thread_new_larger() -> R {
     let d = dev()?;
-    let recs = spawn_report("thread-exec", vec![d.raw().to_string()], &[d.raw()], None)?;
+    let recs = spawn_report("thread-exec", vec![d.raw().to_string()], &[d.as_fd()], None)?;
     exec_same_pid_new_larger(recs, "exec from a non-main thread")
 }
 
 pub(super) fn ids_failed_exec_unchanged() -> R {
-    let reports = spawn_report("failed-exec", vec![], &[], None)?;
+    let (pid, reports) = spawn_report_pid("failed-exec", vec![], &[], None)?;
     let [Report::FailedExec {
+        pid: reported_pid,
         before,
         after,
         ret,
         errno,
-        ..
     }] = reports[..]
     else {
         return Err(format!("failed-exec: expected 1 report, got {reports:?}"));
     };
+    want_rec(
+        "the pid the failed-exec child reported",
+        reported_pid,
+        i64::from(pid.as_raw()),
+    )?;
     want_rec("execve return", ret, -1)?;
     want_rec("execve errno", errno, Errno::ENOENT as i64)?;
     ensure(before > 0, || format!("id before: {}", show(before)))?;
@@ -115,7 +120,7 @@ pub(super) fn ids_posix_spawn_new_larger() -> R {
             std::ffi::CString::new(kv).ok()
         })
         .collect();
-    keep_fd(w.as_raw_fd());
+    keep_fd(w.as_fd());
     let spawned = ok("posix_spawn file actions", PosixSpawnFileActions::init()).and_then(|fa| {
         let attr = ok("posix_spawn attributes", PosixSpawnAttr::init())?;
         ok(

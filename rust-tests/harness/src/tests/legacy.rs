@@ -17,13 +17,14 @@ pub(super) fn legacy_fork_child() -> R {
     let d = dev()?;
     let rec = fork_probe(d.raw(), Some(11), false)?;
     want_rec("fork child SET_VALUE on an unbound fd", rec.set, 0)?;
+    want_rec("fork child UNBIND of an unbound fd", rec.unbind, 0)?;
     want_rec("fork child GET_OWNER", rec.owner, 0)?;
     want_rec("GET_VALUE after the child set it", enc(d.value()), 11)
 }
 
 pub(super) fn legacy_exec() -> R {
     let d = dev()?;
-    let recs = spawn_report("report", vec![d.raw().to_string()], &[d.raw()], None)?;
+    let recs = spawn_report("report", vec![d.raw().to_string()], &[d.as_fd()], None)?;
     let rec = one(recs, "exec'd child")?;
     want_rec("exec'd child GET_VALUE on an unbound fd", rec.value, 0)?;
     want_rec("exec'd child GET_OWNER", rec.owner, 0)?;
@@ -33,7 +34,7 @@ pub(super) fn legacy_exec() -> R {
         "report",
         &[d.raw().to_string(), w.as_raw_fd().to_string(), "12".into()],
     )
-    .spawn(&[d.raw(), w.as_raw_fd()]);
+    .spawn(&[d.as_fd(), w.as_fd()]);
     drop(w);
     let rec = one(Report::read_all(&r), "exec'd child")?;
     ensure(wait_exit(pid)? == 0, || "exec'd child failed".into())?;

@@ -11,13 +11,14 @@ mod ids;
 mod legacy;
 mod races;
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use mm_seqid_harness::*;
 use nix::errno::Errno;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
+pub(crate) use aba::aba_iterations;
 use aba::*;
 use bad::*;
 use bound::*;
@@ -129,10 +130,20 @@ fn dev() -> Result<Dev, String> {
 /// `pipe_at` says where it goes. Returns the reports the child wrote.
 pub fn spawn_report(
     mode: &str,
-    mut args: Vec<String>,
-    keep: &[RawFd],
+    args: Vec<String>,
+    keep: &[BorrowedFd<'_>],
     pipe_at: Option<usize>,
 ) -> Result<Vec<Report>, String> {
+    spawn_report_pid(mode, args, keep, pipe_at).map(|(_, reports)| reports)
+}
+
+/// [`spawn_report`], with the pid of the child.
+pub fn spawn_report_pid(
+    mode: &str,
+    mut args: Vec<String>,
+    keep: &[BorrowedFd<'_>],
+    pipe_at: Option<usize>,
+) -> Result<(nix::unistd::Pid, Vec<Report>), String> {
     let (r, w) = pipe();
     let wfd = w.as_raw_fd().to_string();
     match pipe_at {
@@ -140,13 +151,14 @@ pub fn spawn_report(
         None => args.push(wfd),
     }
     let mut keep = keep.to_vec();
-    keep.push(w.as_raw_fd());
+    keep.push(w.as_fd());
     let pid = SelfExec::new(mode, &args).spawn(&keep);
+    drop(keep);
     drop(w);
     let reports = Report::read_all(&r);
     let code = wait_exit(pid)?;
     ensure(code == 0, || format!("child mode {mode} exited {code}"))?;
-    Ok(reports)
+    Ok((pid, reports))
 }
 
 /// The one probe of a child that sent only that.
@@ -169,12 +181,14 @@ pub fn before_after(reports: Vec<Report>) -> Result<(Probe, Probe), String> {
 
 /// A forked child that probes `fd` with raw calls, then tries UNBIND, and reports.
 pub fn fork_probe(fd: RawFd, set: Option<u64>, try_bind: bool) -> Result<Probe, String> {
-    // Child: raw ioctls, write(), _exit: async-signal-safe.
-    let report = fork_report("fork child", || {
-        let mut p = Probe::take(fd, set, try_bind);
-        p.unbind = enc0(raw_unbind(fd));
-        Report::Probe(p)
-    })?;
+    // SAFETY: The child makes raw ioctls, writes its report and _exits: async-signal-safe.
+    let report = unsafe {
+        fork_report("fork child", || {
+            let mut p = Probe::take(fd, set, try_bind);
+            p.unbind = enc0(raw_unbind(fd));
+            Report::Probe(p)
+        })
+    }?;
     one(vec![report], "fork child")
 }
 
@@ -253,7 +267,7 @@ fn scm_rights_probe(fd: RawFd, value: u64) -> Result<Probe, String> {
             value.to_string(),
         ],
     );
-    let pid = exec.spawn(&[theirs.as_raw_fd(), w.as_raw_fd()]);
+    let pid = exec.spawn(&[theirs.as_fd(), w.as_fd()]);
     drop(w);
     drop(theirs);
     ok("sendmsg SCM_RIGHTS", send_fd(ours.as_raw_fd(), fd, 0))?;

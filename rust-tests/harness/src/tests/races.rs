@@ -43,14 +43,17 @@ pub(super) fn race_bind_processes() -> R {
     let (fd, go_wfd) = (d.raw(), go_w.as_raw_fd());
     let children: Vec<_> = (0..N)
         .map(|_| {
-            // Child: wait for the start, BIND; raw calls only.
-            Reporter::fork(|| {
-                // Without this, our copy of the write end would hold off EOF.
-                let _ = nix::unistd::close(go_wfd);
-                // Returns at EOF, the start signal.
-                let _ = nix::unistd::read(&go_r, &mut [0u8]);
-                Report::Call(enc0(raw_bind(fd)))
-            })
+            // SAFETY: The child waits for the start, BINDs, writes its report and _exits:
+            // raw system calls only, async-signal-safe.
+            unsafe {
+                Reporter::fork(|| {
+                    // Without this, our copy of the write end would hold off EOF.
+                    let _ = nix::unistd::close(go_wfd);
+                    // Returns at EOF, the start signal.
+                    let _ = nix::unistd::read(&go_r, &mut [0u8]);
+                    Report::Call(enc0(raw_bind(fd)))
+                })
+            }
         })
         .collect();
     drop(go_r);
@@ -91,8 +94,9 @@ pub(super) fn race_bind_vs_fork() -> R {
     let (mut before, mut after_ok, mut after_eperm, mut other) = (0, 0, 0, 0);
     for _ in 0..FORKS {
         let was_bound = bound.load(Ordering::SeqCst);
-        // Child of a process with a second thread: raw ioctls, write() and _exit only.
-        let report = fork_report("fork child", || Report::Call(enc(raw_get_value(fd))))?;
+        // SAFETY: A child of a process with a second thread: it makes one raw ioctl, writes
+        // its report and _exits, all async-signal-safe.
+        let report = unsafe { fork_report("fork child", || Report::Call(enc(raw_get_value(fd)))) }?;
         let Report::Call(value) = report else {
             return Err(format!("fork child sent {report:?}"));
         };
@@ -151,8 +155,7 @@ pub(super) fn race_bind_fork_child_never_owner() -> R {
     let mut reports = Vec::new();
     for i in 0..FORKS {
         let try_bind = i % 2 == 0;
-        // Child of a process with a second thread: raw ioctls, write() and _exit only.
-        let report = fork_report("fork child", || {
+        let child = || {
             let Ok(id) = raw_get_mm_id(fd) else {
                 return Report::Fault(Fault::Errno);
             };
@@ -184,7 +187,10 @@ pub(super) fn race_bind_fork_child_never_owner() -> R {
                 Err(Errno::EPERM) => Report::BindRefused,
                 Err(_) => Report::Fault(Fault::Errno),
             }
-        })?;
+        };
+        // SAFETY: A child of a process with a second thread: `child` makes raw ioctls only;
+        // then the report is written and the child _exits, all async-signal-safe.
+        let report = unsafe { fork_report("fork child", child) }?;
         reports.push(report);
     }
     stop.store(true, Ordering::Relaxed);
@@ -218,7 +224,7 @@ pub(super) fn race_exec_thread_while_ioctl() -> R {
     for round in 0..5 {
         let (r, w) = pipe();
         let pid =
-            SelfExec::new("busy-thread-exec", &[w.as_raw_fd().to_string()]).spawn(&[w.as_raw_fd()]);
+            SelfExec::new("busy-thread-exec", &[w.as_raw_fd().to_string()]).spawn(&[w.as_fd()]);
         drop(w);
         let reports = Report::read_all(&r);
         let code = wait_exit(pid)?;
@@ -289,7 +295,7 @@ pub(super) fn race_unbind_bind_threads() -> R {
     // Another process watches the owner while the threads flip it.
     let (go_r, go_w) = pipe();
     let go_wfd = go_w.as_raw_fd();
-    let watcher = Reporter::fork(|| {
+    let watch = || {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         // Closes the child's copy of the write end, so that EOF can come.
         let _ = nix::unistd::close(go_wfd);
@@ -320,7 +326,10 @@ pub(super) fn race_unbind_bind_threads() -> R {
                 return Report::Watched;
             }
         }
-    });
+    };
+    // SAFETY: The watcher makes raw system calls (close, ioctls, poll) on a stack array, then
+    // writes its report and _exits: async-signal-safe. No other thread exists yet.
+    let watcher = unsafe { Reporter::fork(watch) };
     drop(go_r);
     let barrier = Arc::new(Barrier::new(THREADS));
     let threads: Vec<_> = (0..THREADS)
@@ -383,8 +392,7 @@ pub(super) fn race_bind_unbind_processes_exclusive() -> R {
     let (holders, most) = (&shared.atomics()[0], &shared.atomics()[1]);
     let children: Vec<_> = (0..PROCS)
         .map(|_| {
-            // Child: raw ioctls, atomics, write() and _exit.
-            Reporter::fork(|| {
+            let child = || {
                 let Ok(id) = raw_get_mm_id(fd) else {
                     return Report::Fault(Fault::Errno);
                 };
@@ -410,7 +418,10 @@ pub(super) fn race_bind_unbind_processes_exclusive() -> R {
                     }
                 }
                 Report::Wins(i64::from(won))
-            })
+            };
+            // SAFETY: The child makes raw ioctls and atomic operations on shared memory,
+            // writes its report and _exits: async-signal-safe.
+            unsafe { Reporter::fork(child) }
         })
         .collect();
     let mut reports = Vec::new();
@@ -452,8 +463,15 @@ pub(super) fn race_close_vs_ioctl() -> R {
             ok("BIND", d.bind())?;
         }
         // A number that no open() in another thread can be given while it is closed.
-        let fd = ok("F_DUPFD", fcntl(&d, FcntlArg::F_DUPFD(HIGH)))?;
-        ensure(fd == HIGH, || format!("F_DUPFD gave {fd}, want {HIGH}"))?;
+        let fd = fcntl(&d, FcntlArg::F_DUPFD(HIGH)).map_err(|e| {
+            format!("F_DUPFD({HIGH}): {e}: the test needs fds from {HIGH} up free (RLIMIT_NOFILE above {HIGH})")
+        })?;
+        ensure(fd == HIGH, || {
+            format!(
+                "F_DUPFD({HIGH}) gave {fd}: fd {HIGH} is already open in this process (inherited \
+                 from whoever started the harness?); the test needs it free"
+            )
+        })?;
         drop(d);
         let barrier = Arc::new(Barrier::new(5));
         let threads: Vec<_> = (0..4)
