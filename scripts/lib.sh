@@ -265,7 +265,7 @@ kernel_exists() {
 		sym=${line#\# }
 		sym=${sym#CONFIG_}
 		sym=${sym%%[= ]*}
-		git -C "$ROW_TREE" grep -qxE "(menu)?config $sym" -- '*Kconfig*' || return 1
+		git -C "$ROW_TREE" grep -qE "^(menu)?config ${sym}[[:space:]]*\$" -- '*Kconfig*' || return 1
 	done
 }
 
