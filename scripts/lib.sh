@@ -275,16 +275,19 @@ kernel_exists() {
 # whose branch base follows ours, with no mm-seqid branch, so that the
 # nested scripts/base and scripts/apply work there as on a new machine.
 # Only the compiler cache is shared (same relative layout: ccache hits).
-# Prints the environment to run a verb with: env $(nested_cache DIR) ...
+# Sets NESTED_ENV to the environment to run a verb with there:
+# env "${NESTED_ENV[@]}" VERB.  Call it in the verb's own shell, so that
+# its die stops the verb.
+NESTED_ENV=()
 nested_cache() {
 	local dir=$1 src=$1/linux-src want have
 	mkdir -p "$dir"
 	want=$(git -C "$TREE" rev-parse base)
 	if [ ! -d "$src" ]; then
-		git clone -q --no-checkout "$TREE" "$src" >&2 ||
+		git clone -q --no-checkout "$TREE" "$src" ||
 			die "could not clone $TREE into $src"
 	fi
-	git -C "$src" fetch -q origin '+refs/heads/base:refs/remotes/origin/base' >&2
+	git -C "$src" fetch -q origin '+refs/heads/base:refs/remotes/origin/base'
 	git -C "$src" update-ref --no-deref HEAD refs/remotes/origin/base
 	git -C "$src" branch -q -D mm-seqid >/dev/null 2>&1 || true
 	have=$(git -C "$src" rev-parse -q --verify refs/heads/base || true)
@@ -296,8 +299,9 @@ nested_cache() {
 		git -C "$src" worktree prune
 		git -C "$src" branch -q -D base mm-seqid >/dev/null 2>&1 || true
 	fi
-	printf '%s\n' MM_SEQID_CACHE="$dir" TREE="$dir/linux" KERNEL_SRC="$src" \
-		KERNEL_BASE=origin/base CCACHE_DIR="$CCACHE_DIR"
+	# shellcheck disable=SC2034 # for the caller
+	NESTED_ENV=(MM_SEQID_CACHE="$dir" TREE="$dir/linux" KERNEL_SRC="$src"
+		KERNEL_BASE=origin/base CCACHE_DIR="$CCACHE_DIR")
 }
 
 # rust_tests_bin NAME: builds the rust-tests workspace (release, locked)
