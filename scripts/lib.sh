@@ -255,17 +255,17 @@ kernel_row() {
 	fi
 }
 
-# kernel_exists NAME: true if the Kconfig files of NAME's tree, as it is
-# now, define every symbol NAME's row needs (a row for a feature symbol
-# exists only in a series that has one).
+# kernel_exists NAME [REV]: true if the Kconfig files of NAME's tree, as it
+# is now (or at commit REV), define every symbol NAME's row needs (a row for
+# a feature symbol exists only in a series that has one).
 kernel_exists() {
-	local line sym
+	local line sym at=(${2:+"$2"})
 	kernel_row "$1"
 	for line in "${ROW_NEED[@]}"; do
 		sym=${line#\# }
 		sym=${sym#CONFIG_}
 		sym=${sym%%[= ]*}
-		git -C "$ROW_TREE" grep -qE "^(menu)?config ${sym}[[:space:]]*\$" -- '*Kconfig*' || return 1
+		git -C "$ROW_TREE" grep -qE "^(menu)?config ${sym}[[:space:]]*\$" "${at[@]}" -- '*Kconfig*' || return 1
 	done
 }
 
@@ -339,6 +339,26 @@ git_am() {
 	return 1
 }
 
+# kselftest_install DIR SRC COLLECTION TEST...: a kselftest install in DIR
+# as "make -C tools/testing/selftests install" lays it out, from the
+# selftests of tree SRC: the kernel's runner (run_kselftest.sh,
+# kselftest/), and kselftest-list.txt naming TEST... of COLLECTION.  The
+# caller puts the collection's files in DIR/COLLECTION.
+kselftest_install() {
+	local dir=$1 src=$2/tools/testing/selftests coll=$3
+	shift 3
+	rm -rf "$dir"
+	mkdir -p "$dir/$coll"
+	cp "$src/run_kselftest.sh" "$dir/"
+	cp -r "$src/kselftest" "$dir/"
+	[ -f "$src/$coll/settings" ] && cp "$src/$coll/settings" "$dir/$coll/"
+	if [ $# -gt 0 ]; then
+		printf "$coll:%s\n" "$@" >"$dir/kselftest-list.txt"
+	else
+		: >"$dir/kselftest-list.txt"
+	fi
+}
+
 # series_patches_in DIR: the patches of DIR in order, without the cover letter.
 series_patches_in() {
 	find "$1" -maxdepth 1 -regextype posix-extended \
@@ -382,21 +402,53 @@ splat_when() {
 	fi
 }
 
-# Results of the checking verbs: one line per check, "N passed, N failed"
-# last.  result ok|fail NAME [DETAIL]; check NAME CMD...; finish; fatal.
+# Results: every checking verb writes KTAP version 1
+# (Documentation/dev-tools/ktap.rst): one line per check as it runs, on
+# stdout, and the whole document, plan first, to $LOGS/VERB.ktap (or to
+# $MM_SEQID_KTAP: scripts/test gives each verb it runs a file of its own and
+# nests it as a subtest).  Nested results (the guest's tests, KUnit, a verb
+# run by another) are subtests.  Everything is counted by one parser,
+# kunit.py's, from the base tree; "N passed, N failed" comes last.
+#   result ok|fail|skip NAME [DETAIL]; check NAME CMD...;
+#   subtest NAME FILE [DETAIL]; finish; fatal NAME DETAIL.
+KTAP_FILE=${MM_SEQID_KTAP:-$LOGS/$PROG.ktap}
+unset MM_SEQID_KTAP
 T0=$(date +%s)
+ktap_n=0
+ktap_lines=()
+# What the results recorded so far add up to; finish checks the parser's
+# count of the whole document against it.
 passed=0
 failed=0
+skipped=0
 failures=()
+skips=()
+ktap_emit() {
+	printf '%s\n' "$@"
+	ktap_lines+=("$@")
+}
 result() {
-	if [ "$1" = ok ]; then
+	local verdict=$1 name=${2//#/} detail=${3:-}
+	name=${name//$'\n'/ }
+	detail=${detail//$'\n'/ }
+	ktap_n=$((ktap_n + 1))
+	case "$verdict" in
+	ok)
 		passed=$((passed + 1))
-		printf 'ok   %s\n' "$2"
-	else
+		ktap_emit "ok $ktap_n $name"
+		;;
+	skip)
+		skipped=$((skipped + 1))
+		skips+=("$name${detail:+: $detail}")
+		ktap_emit "ok $ktap_n $name # SKIP${detail:+ ${detail//#/}}"
+		;;
+	*)
 		failed=$((failed + 1))
-		failures+=("$2${3:+: $3}")
-		printf 'FAIL %s%s\n' "$2" "${3:+: $3}"
-	fi
+		failures+=("$name${detail:+: $detail}")
+		[ -z "$detail" ] || ktap_emit "# $name: $detail"
+		ktap_emit "not ok $ktap_n $name"
+		;;
+	esac
 }
 # check NAME CMD...: run CMD, record the result under NAME.
 check() {
@@ -408,15 +460,123 @@ check() {
 		result fail "$name"
 	fi
 }
+
+# kunit.py of the kernel tree in the cache (the series tree; the parser is
+# the base's, the series does not touch it).
+KUNIT_PY=$TREE/tools/testing/kunit/kunit.py
+[ -f "$KUNIT_PY" ] || KUNIT_PY=$MM_SEQID_CACHE/linux/tools/testing/kunit/kunit.py
+# ktap_parse FILE JSON: kunit.py's parser, FILE's KTAP (or a kernel log
+# holding KTAP) to JSON.  Its summary goes to stdout.  Its exit status says
+# whether a test failed, not whether it could parse: check that JSON was
+# written.
+ktap_parse() {
+	[ -f "$KUNIT_PY" ] || { log "$KUNIT_PY missing: run scripts/base"; return 1; }
+	rm -f "$2"
+	python3 "$KUNIT_PY" parse --json="$(realpath "$2")" "$(realpath "$1")" || true
+	[ -s "$2" ]
+}
+# ktap_counts FILE [NAME]: "fail NAME" and "skip NAME" lines for FILE's
+# failed and skipped tests, then "PASSED FAILED SKIPPED BROKEN"
+# (scripts/ktap counts; BROKEN is 1 if a result is missing or the plan does
+# not match).  NAME names FILE in a message.
+ktap_counts() {
+	local json out
+	json=$(mktemp)
+	if ktap_parse "$1" "$json" >/dev/null 2>&1 &&
+		out=$("$SCRIPTS/ktap" counts "$json") &&
+		[[ $(tail -1 <<<"$out") =~ ^[0-9]+\ [0-9]+\ [0-9]+\ [01]$ ]]; then
+		printf '%s\n' "$out"
+	else
+		echo "fail kunit.py's parser could not read ${2:-$1}"
+		echo "0 1 0 1"
+	fi
+	rm -f "$json"
+}
+
+# subtest NAME FILE [DETAIL]: the KTAP document in FILE (from its first
+# version line; lines before it are not KTAP) as one nested result.  It
+# passes if the parser finds no failed test, no missing result and no plan
+# mismatch in it, and DETAIL (a reason it failed all the same: an exit
+# status) is empty.  A document that is cut off (a guest that died
+# mid-test) or malformed is not nested: the parser would read the lines
+# after it as its own.  It is one failure, its results listed.
+subtest() {
+	local name=${1//#/} file=$2 detail=${3:-} sub tmp counts p f s broken line
+	sub=$(sed -n '/^\(KTAP version 1\|TAP version 13\)$/,$p' "$file" 2>/dev/null) || true
+	if [ -z "$sub" ]; then
+		result fail "$name" "no KTAP in $file${detail:+; $detail}"
+		return
+	fi
+	tmp=$(mktemp)
+	printf '%s\n' "$sub" >"$tmp"
+	counts=$(ktap_counts "$tmp" "$file")
+	rm -f "$tmp"
+	read -r p f s broken < <(tail -1 <<<"$counts")
+	if [ "$broken" = 1 ]; then
+		sed '$d; s/^/# '"${name//\//\\/}"': /' <<<"$counts"
+		result fail "$name" "the KTAP in $file is cut off or malformed ($p passed, $f failed, $s skipped as far as it goes)${detail:+; $detail}"
+		return
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+	while IFS= read -r line; do
+		case "$line" in
+		"fail "*) failures+=("$name / ${line#fail }") ;;
+		"skip "*) skips+=("$name / ${line#skip }") ;;
+		esac
+	done < <(sed '$d' <<<"$counts")
+	ktap_n=$((ktap_n + 1))
+	ktap_lines+=("    ${sub%%$'\n'*}" "    # Subtest: $name")
+	mapfile -t -O "${#ktap_lines[@]}" ktap_lines < <(sed '1d; s/^/    /' <<<"$sub")
+	printf '# %s: %s passed, %s failed, %s skipped (in %s)\n' "$name" "$p" "$f" "$s" "$file"
+	if [ "$f" = 0 ] && [ -z "$detail" ]; then
+		ktap_emit "ok $ktap_n $name"
+		return
+	fi
+	# A failed subtest none of whose tests failed counts as one failure.
+	if [ "$f" = 0 ]; then
+		failed=$((failed + 1))
+		failures+=("$name: $detail")
+	fi
+	[ -z "$detail" ] || ktap_emit "# $name: $detail"
+	ktap_emit "not ok $ktap_n $name"
+}
+
 finish() {
 	stage_end
-	printf '\n%s: %ss in all\n' "$PROG" "$(($(date +%s) - T0))"
+	local p=$passed f=$failed s=$skipped counts
+	mkdir -p "$(dirname "$KTAP_FILE")"
+	{
+		echo "KTAP version 1"
+		echo "1..$ktap_n"
+		[ ${#ktap_lines[@]} = 0 ] || printf '%s\n' "${ktap_lines[@]}"
+	} >"$KTAP_FILE"
+	# The count is the parser's.  Before scripts/base has imported the
+	# kernel (and its kunit.py) nothing is nested, and the results are
+	# counted as they were recorded.
+	if [ -f "$KUNIT_PY" ]; then
+		counts=$(ktap_counts "$KTAP_FILE")
+		read -r p f s _ < <(tail -1 <<<"$counts")
+		if [ "$p $f $s" != "$passed $failed $skipped" ]; then
+			printf '# kunit.py counts %s passed, %s failed, %s skipped in %s; the results recorded %s, %s, %s\n' \
+				"$p" "$f" "$s" "$KTAP_FILE" "$passed" "$failed" "$skipped"
+			failures+=("KTAP: the parser's count differs from the results recorded")
+			f=$((f + 1))
+		fi
+	fi
+	printf '\n%s: %ss in all; KTAP in %s\n' "$PROG" "$(($(date +%s) - T0))" "$KTAP_FILE"
+	if [ ${#skips[@]} -gt 0 ]; then
+		printf 'skipped:\n'
+		printf '  %s\n' "${skips[@]}"
+	fi
 	if [ ${#failures[@]} -gt 0 ]; then
 		printf 'failed:\n'
 		printf '  %s\n' "${failures[@]}"
 	fi
-	printf '%d passed, %d failed\n' "$passed" "$failed"
-	[ "$failed" = 0 ]
+	[ "$s" = 0 ] || printf '%d skipped\n' "$s"
+	printf '%d passed, %d failed\n' "$p" "$f"
+	[ "$f" = 0 ]
 }
 # fatal NAME DETAIL: a setup problem is a failure too, in the same closing line.
 fatal() {
@@ -425,80 +585,49 @@ fatal() {
 	exit 1
 }
 
-# guest_results PREFIX FILE: one result per "guest-result NAME ok|FAIL" line
-# of FILE, named PREFIX NAME.  SKIP lines (a selftest's exit 4) are not
-# counted; their names go to GUEST_SKIPPED.
-GUEST_SKIPPED=()
-guest_results() {
-	local prefix=$1 file=$2 test verdict
-	GUEST_SKIPPED=()
-	while read -r test verdict; do
-		case "$verdict" in
-		ok) result ok "$prefix $test" ;;
-		SKIP) GUEST_SKIPPED+=("$test") ;;
-		*) result fail "$prefix $test" ;;
-		esac
-	done < <(sed -n 's/^guest-result \([^ ]*\) \(ok\|FAIL\|SKIP\)$/\1 \2/p' "$file")
-}
+# The KUnit suites (SUITE or SUITE:CASE-REGEX) that must have run at boot
+# and passed, on every kernel that runs the series' tests.
+# shellcheck disable=SC2034 # used by the verbs
+KUNIT_SUITES="mm_seqid rust_doctests_kernel:_mm_rs_ ne_misc_dev_test"
 
-# guest_pass CONFIG TAG PREFIX SUITES -- GUEST-TESTS ARGS: boots config CONFIG,
-# runs scripts/guest-tests ARGS in it (the sample's C program, then the
-# harness command), and records one result per guest test (named PREFIX
-# NAME), one for the boot and its kernel log, and one per KUnit case of the
-# space-separated SUITES (see scripts/kunit-results).  Logs go to
-# $LOGS/TAG-*.  The harness is the command after the C program; every test
-# it lists with the same arguments must report.
+# guest_pass CONFIG TAG NAME SUITES -- GUEST-TESTS ARGS: boots kernel
+# CONFIG, runs scripts/guest/tests ARGS in it, and records the KTAP it
+# prints (the sample's C program, the kselftest, the harness, kmemleak) as
+# the subtest NAME, then the boot and its kernel log as one result, and the
+# KUnit cases of the space-separated SUITES (scripts/ktap kunit) from the
+# boot log as the subtest "NAME: KUnit".  Logs go to $LOGS/TAG-*.  These
+# kernels are built for every test: a skipped test is a failure here.
 guest_pass() {
 	local name=$1 tag=$2 prefix=$3 suites=$4
 	shift 5
-	local logf=$LOGS/$tag-boot.log out=$LOGS/$tag-guest.out boot_rc
+	local logf=$LOGS/$tag-boot.log out=$LOGS/$tag-guest.out boot_rc s0=$skipped
 	mkdir -p "$LOGS"
 	set +e
 	"$SCRIPTS/boot" --config="$name" --log="$logf" -- \
-		"$SCRIPTS/guest-tests" "$@" | tee "$out"
+		"$SCRIPTS/guest/tests" "$@" | tee "$out"
 	boot_rc=${PIPESTATUS[0]}
 	set -e
-	guest_results "$prefix" "$out"
-	grep -q '^guest-result sample-c-program' "$out" ||
-		result fail "$prefix sample-c-program" "did not run"
-	if [[ " $* " == *" --selftest="* ]] && ! grep -q '^guest-result selftest:' "$out"; then
-		result fail "$prefix selftest" "the kselftest reported no test"
-	fi
-	# The harness and its arguments: what follows the options and the C
-	# program, minus env.
-	local h=("$@")
-	while [[ "${h[0]}" == --* ]]; do h=("${h[@]:1}"); done
-	h=("${h[@]:1}")
-	while [ "${h[0]}" = env ] || [[ "${h[0]}" == *=* ]]; do h=("${h[@]:1}"); done
-	local want got
-	want=$("${h[@]}" --list 2>/dev/null | grep -c ': test$' || true)
-	got=$(grep -c '^guest-result harness:' "$out" || true)
-	[ "$got" = "$want" ] ||
-		result fail "$prefix harness" "$got of $want tests reported (see $out)"
+	subtest "$prefix: in the guest ($name)" "$out"
 	if [ "$boot_rc" = 0 ]; then
-		result ok "$prefix boot ($name): tests passed, no kernel splat"
+		result ok "$prefix: boot ($name): tests passed, no kernel splat"
 	else
-		result fail "$prefix boot ($name): tests or kernel log" "see $logf and $out"
+		result fail "$prefix: boot ($name): tests or kernel log" "see $logf and $out"
 	fi
 
-	[ -n "$suites" ] || return 0
-	banner "KUnit ($name)"
-	local json=$LOGS/$tag-kunit.json summary kp kf ks
-	rm -f "$json"
-	if [ -f "$logf.dmesg" ]; then
-		python3 "$TREE/tools/testing/kunit/kunit.py" parse --json="$json" \
-			"$logf.dmesg" >"$LOGS/$tag-kunit.txt" 2>&1 || true
+	if [ -n "$suites" ]; then
+		banner "KUnit ($name)"
+		# scripts/boot removed the last boot's kernel log first: a guest
+		# that never ran leaves none.
+		local json=$LOGS/$tag-kunit.json sel
+		read -r -a sel <<<"$suites"
+		if [ -f "$logf.dmesg" ] && ktap_parse "$logf.dmesg" "$json" >"$LOGS/$tag-kunit.txt" 2>&1 &&
+			"$SCRIPTS/ktap" kunit "$json" "${sel[@]}" >"$LOGS/$tag-kunit.ktap"; then
+			subtest "$prefix: KUnit ($name)" "$LOGS/$tag-kunit.ktap"
+		else
+			result fail "$prefix: KUnit ($name)" "no KUnit results from this boot's log (see $LOGS/$tag-kunit.txt)"
+		fi
+		stage_end
 	fi
-	if [ -s "$json" ]; then
-		# shellcheck disable=SC2086 # the suites are words
-		summary=$("$SCRIPTS/kunit-results" "$json" $suites)
-		sed '$d' <<<"$summary"
-		read -r kp kf ks < <(tail -1 <<<"$summary")
-		passed=$((passed + kp))
-		failed=$((failed + kf))
-		[ "$kf" = 0 ] || failures+=("$kf KUnit case(s) on $name: see $LOGS/$tag-kunit.txt")
-		[ "$ks" = 0 ] || log "$ks KUnit case(s) skipped on $name"
-	else
-		result fail "KUnit ($name)" "no KTAP in the boot log (see $LOGS/$tag-kunit.txt)"
-	fi
+	[ "$skipped" = "$s0" ] ||
+		result fail "$prefix: no test skips" "$((skipped - s0)) skipped on $name, a kernel built for them"
 }

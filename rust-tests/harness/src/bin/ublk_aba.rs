@@ -18,8 +18,8 @@
 //!    map it with the same length: it must succeed, or the refusals above prove nothing.
 //!
 //! `--expect=refused` (the default) passes if all N were refused; `--expect=accepted` (for the
-//! kernel without the series) passes if at least one was accepted: the bug is real. Ends with
-//! `N passed, N failed`.
+//! kernel without the series) passes if at least one was accepted: the bug is real. Prints
+//! KTAP with that one test; the exit status is 0 if it passed.
 
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::process::{Command, ExitCode};
@@ -181,7 +181,7 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
             s.dev_id,
             t0.elapsed().as_secs_f64()
         );
-        println!("{line}");
+        println!("# {line}");
         // Control: after the last close, the next mapper owns the buffers again.
         drop(fd);
         let dev = format!("/dev/ublkc{}", s.dev_id);
@@ -204,7 +204,7 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
                 Errno::from_raw(c)
             ));
         }
-        println!("ublk-aba: control: a new first mapper after the last close maps it");
+        println!("# ublk-aba: control: a new first mapper after the last close maps it");
         if other > 0 {
             return Err(format!(
                 "{other} mmaps failed with an errno other than EINVAL"
@@ -258,14 +258,18 @@ fn main() -> ExitCode {
     } else {
         "ublk_dead_daemon_mmap_accepted_without_series"
     };
+    // One test, in KTAP (Documentation/dev-tools/ktap.rst).
+    println!("KTAP version 1\n1..1");
     match run(&path, iters, expect_refused) {
         Ok(_) => {
-            println!("guest-result ublk-aba:{name} ok\n1 passed, 0 failed");
+            println!("ok 1 {name}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("ublk-aba: FAIL {e}");
-            println!("guest-result ublk-aba:{name} FAIL\n0 passed, 1 failed");
+            for line in e.lines() {
+                println!("# ublk-aba: {line}");
+            }
+            println!("not ok 1 {name}");
             ExitCode::FAILURE
         }
     }
