@@ -10,7 +10,14 @@
 //! - `fork_exec`: fork, the child execs this binary in a mode that exits at once, the parent
 //!   waits;
 //! - `vfork_exec`: the same with vfork semantics (`posix_spawn`);
-//! - `thread`: pthread_create + join, which shares the mm (a control: no new id).
+//! - `thread`: pthread_create + join, which shares the mm (a control: no new id);
+//! - `fork_all_cpus`: one thread per CPU, each pinned to its CPU, all forking and waiting at
+//!   once (what 2 vCPUs can show of contention on the global counter), time per fork.
+//!
+//! `--exec=PATH` (before ITERS): the exec workloads run PATH instead of this binary, from a copy
+//! on a tmpfs (`/dev/shm`): `scripts/bench` passes a static program that only exits
+//! (`bench/exit/exit.c`), so that under `-icount` an exec costs what the kernel does, not the
+//! 9p reads of a large binary from the host root.
 //!
 //! `mm-seqid-bench --ioctl ITERS ROUNDS` times `MM_SEQID_IOC_GET_VALUE` on a bound and on an
 //! unbound context of `/dev/rust-mm-seqid`, rounds interleaved, one line each.
@@ -26,6 +33,7 @@ use std::ffi::CString;
 use std::time::Instant;
 
 use mm_seqid_harness::{raw_bind, raw_get_value, Dev};
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
@@ -80,6 +88,18 @@ impl Exec {
         }
     }
 
+    /// `path`, copied to a tmpfs first.
+    fn tmpfs_copy(path: &str) -> Exec {
+        let copy = "/dev/shm/mm-seqid-exit";
+        std::fs::copy(path, copy).unwrap_or_else(|e| panic!("copy {path} to {copy}: {e}"));
+        std::fs::set_permissions(copy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {copy}: {e}"));
+        Exec {
+            path: CString::new(copy).unwrap(),
+            argv: vec![CString::new("mm-seqid-exit").unwrap()],
+        }
+    }
+
     fn ptrs(&self) -> Vec<*const libc::c_char> {
         let mut v: Vec<_> = self.argv.iter().map(|a| a.as_ptr()).collect();
         v.push(std::ptr::null());
@@ -124,6 +144,32 @@ fn thread_once() {
     std::thread::spawn(|| ()).join().unwrap();
 }
 
+/// `iters` forks spread over one thread per CPU, each pinned to its CPU, all at once.
+fn fork_all_cpus(iters: u32) {
+    let cpus: Vec<usize> = {
+        let set = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+        (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect()
+    };
+    let per = iters.div_ceil(cpus.len() as u32);
+    let barrier = std::sync::Barrier::new(cpus.len());
+    std::thread::scope(|s| {
+        for &cpu in &cpus {
+            let barrier = &barrier;
+            s.spawn(move || {
+                let mut set = CpuSet::new();
+                set.set(cpu).expect("CpuSet::set");
+                sched_setaffinity(Pid::from_raw(0), &set).expect("sched_setaffinity");
+                barrier.wait();
+                for _ in 0..per {
+                    fork_once();
+                }
+            });
+        }
+    });
+}
+
 fn open_dev() -> Dev {
     Dev::open().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -159,7 +205,15 @@ fn ioctl_bench(iters: u32, rounds: u32) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let exec = match args.get(1).and_then(|a| a.strip_prefix("--exec=")) {
+        Some(path) => {
+            let e = Exec::tmpfs_copy(path);
+            args.remove(1);
+            e
+        }
+        None => Exec::new(),
+    };
     if args.get(1).map(String::as_str) == Some("--exit") {
         return;
     }
@@ -176,29 +230,42 @@ fn main() {
     }
     let iters: u32 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(2000);
     let rounds: u32 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(5);
-    let e = Exec::new();
+    let e = exec;
     let argv = e.ptrs();
+    // The storm's time per fork is its wall time over all its forks.
+    let cpus = sched_getaffinity(Pid::from_raw(0)).map_or(1, |set| {
+        (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .count() as u32
+    });
+    let storm_batch = iters.div_ceil(cpus) * cpus;
     // An exec costs some 50 forks (it reads the binary): fewer of them.
-    let workloads: [(&str, u32, &dyn Fn()); 4] = [
-        ("fork", iters, &fork_once),
-        ("thread", iters, &thread_once),
-        ("fork_exec", iters.div_ceil(20), &|| {
+    // (name, calls per round, operations per call, call)
+    let workloads: [(&str, u32, u32, &dyn Fn()); 5] = [
+        ("fork", iters, 1, &fork_once),
+        ("thread", iters, 1, &thread_once),
+        ("fork_all_cpus", 1, storm_batch, &|| {
+            fork_all_cpus(storm_batch)
+        }),
+        ("fork_exec", iters.div_ceil(20), 1, &|| {
             fork_exec_once(&e, &argv)
         }),
-        ("vfork_exec", iters.div_ceil(20), &|| spawn_once(&e, &argv)),
+        ("vfork_exec", iters.div_ceil(20), 1, &|| {
+            spawn_once(&e, &argv)
+        }),
     ];
-    for (name, iters, f) in workloads {
-        // One warm-up round, not reported.
-        for _ in 0..iters / 10 {
+    for (name, calls, ops, f) in workloads {
+        // A warm-up of a tenth of a round, not reported.
+        for _ in 0..calls.div_ceil(10) {
             f();
         }
         let mut line = format!("bench {name} ns_per_op");
         for _ in 0..rounds {
             let t0 = Instant::now();
-            for _ in 0..iters {
+            for _ in 0..calls {
                 f();
             }
-            let ns = t0.elapsed().as_nanos() / u128::from(iters);
+            let ns = t0.elapsed().as_nanos() / u128::from(calls * ops);
             line.push_str(&format!(" {ns}"));
         }
         println!("{line}");
