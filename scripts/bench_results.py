@@ -8,7 +8,8 @@ b on one side with round i of boot b on the other.
 
 # (label, numerator (workload, side), denominator (workload, side))
 PAIRS = [(f"{w}: series/base", (w, "series"), (w, "base"))
-         for w in ("fork", "thread", "fork_all_cpus", "fork_exec", "vfork_exec")]
+         for w in ("fork", "thread", "fork_exec", "vfork_exec", "fork_exec_static",
+                   "vfork_exec_static", "fork_all_cpus")]
 PAIRS.append(("GET_VALUE: bound/unbound (series)", ("ioctl_bound", "test"),
               ("ioctl_unbound", "test")))
 

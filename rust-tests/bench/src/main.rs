@@ -11,11 +11,14 @@
 //!   waits;
 //! - `vfork_exec`: the same with vfork semantics (`posix_spawn`);
 //! - `thread`: pthread_create + join, which shares the mm (a control: no new id);
-//! - `fork_all_cpus`: one thread per CPU, each pinned to its CPU, all forking and waiting at
-//!   once (what 2 vCPUs can show of contention on the global counter), time per fork.
+//! - `fork_all_cpus`: one worker process per CPU, each pinned to its CPU and single-threaded,
+//!   all forking and waiting at once; the time per fork over all of them. Without KVM this
+//!   is not contention: TCG under `-icount` runs one vCPU at a time, and two vCPUs could not
+//!   show much anyway; it shows that concurrent forks cost no more with the series.
 //!
 //! `--exec=PATH` (before ITERS): the exec workloads run PATH instead of this binary, from a copy
-//! on a tmpfs (`/dev/shm`): `scripts/bench` passes a static program that only exits
+//! on a tmpfs (`/dev/shm`, removed at the end), and are named `fork_exec_static` and
+//! `vfork_exec_static`: `scripts/bench` passes a static program that only exits
 //! (`bench/exit/exit.c`), so that under `-icount` an exec costs what the kernel does, not the
 //! 9p reads of a large binary from the host root.
 //!
@@ -90,7 +93,8 @@ impl Exec {
 
     /// `path`, copied to a tmpfs first.
     fn tmpfs_copy(path: &str) -> Exec {
-        let copy = "/dev/shm/mm-seqid-exit";
+        let copy = format!("/dev/shm/mm-seqid-exit.{}", std::process::id());
+        let copy = copy.as_str();
         std::fs::copy(path, copy).unwrap_or_else(|e| panic!("copy {path} to {copy}: {e}"));
         std::fs::set_permissions(copy, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap_or_else(|e| panic!("chmod {copy}: {e}"));
@@ -144,30 +148,47 @@ fn thread_once() {
     std::thread::spawn(|| ()).join().unwrap();
 }
 
-/// `iters` forks spread over one thread per CPU, each pinned to its CPU, all at once.
-fn fork_all_cpus(iters: u32) {
-    let cpus: Vec<usize> = {
-        let set = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
-        (0..CpuSet::count())
-            .filter(|&c| set.is_set(c).unwrap_or(false))
-            .collect()
-    };
-    let per = iters.div_ceil(cpus.len() as u32);
-    let barrier = std::sync::Barrier::new(cpus.len());
-    std::thread::scope(|s| {
-        for &cpu in &cpus {
-            let barrier = &barrier;
-            s.spawn(move || {
+/// The CPUs this process may run on.
+fn cpus() -> Vec<usize> {
+    let set = sched_getaffinity(Pid::from_raw(0)).expect("sched_getaffinity");
+    (0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect()
+}
+
+/// `per` forks in each of one worker process per CPU, each pinned to its CPU, all started at
+/// once. Processes, not threads: forking threads of one process would queue on that process's
+/// mmap lock in `dup_mmap()`, not meet at the id counter. Called from a single-threaded
+/// process, so the workers may allocate.
+fn fork_all_cpus(cpus: &[usize], per: u32) {
+    let (start_r, start_w) = nix::unistd::pipe().expect("pipe");
+    let mut workers = vec![];
+    for &cpu in cpus {
+        // SAFETY: The bench is single-threaded here (thread_once joins its thread), so the
+        // worker may do anything the parent could.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                drop(start_w);
                 let mut set = CpuSet::new();
-                set.set(cpu).expect("CpuSet::set");
-                sched_setaffinity(Pid::from_raw(0), &set).expect("sched_setaffinity");
-                barrier.wait();
+                let pinned =
+                    set.set(cpu).is_ok() && sched_setaffinity(Pid::from_raw(0), &set).is_ok();
+                // Wait for the start: the parent closes its end.
+                let mut b = [0u8; 1];
+                let _ = nix::unistd::read(&start_r, &mut b);
                 for _ in 0..per {
                     fork_once();
                 }
-            });
+                // SAFETY: _exit ends the worker without running the parent's destructors.
+                unsafe { libc::_exit(if pinned { 0 } else { 1 }) }
+            }
+            ForkResult::Parent { child } => workers.push(child),
         }
-    });
+    }
+    drop(start_r);
+    drop(start_w);
+    for w in workers {
+        wait(w);
+    }
 }
 
 fn open_dev() -> Dev {
@@ -206,13 +227,13 @@ fn ioctl_bench(iters: u32, rounds: u32) {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
-    let exec = match args.get(1).and_then(|a| a.strip_prefix("--exec=")) {
+    let (exec, suffix) = match args.get(1).and_then(|a| a.strip_prefix("--exec=")) {
         Some(path) => {
             let e = Exec::tmpfs_copy(path);
             args.remove(1);
-            e
+            (e, "_static")
         }
-        None => Exec::new(),
+        None => (Exec::new(), ""),
     };
     if args.get(1).map(String::as_str) == Some("--exit") {
         return;
@@ -232,31 +253,27 @@ fn main() {
     let rounds: u32 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(5);
     let e = exec;
     let argv = e.ptrs();
-    // The storm's time per fork is its wall time over all its forks.
-    let cpus = sched_getaffinity(Pid::from_raw(0)).map_or(1, |set| {
-        (0..CpuSet::count())
-            .filter(|&c| set.is_set(c).unwrap_or(false))
-            .count() as u32
-    });
-    let storm_batch = iters.div_ceil(cpus) * cpus;
-    // An exec costs some 50 forks (it reads the binary): fewer of them.
-    // (name, calls per round, operations per call, call)
+    let cpus = cpus();
+    let per_cpu = iters.div_ceil(cpus.len() as u32);
+    let (fork_exec, vfork_exec) = (format!("fork_exec{suffix}"), format!("vfork_exec{suffix}"));
+    // An exec of the bench binary costs some 50 forks (it reads the binary over 9p), one of
+    // the static program a few: a fifth of the calls.
+    let exec_calls = iters.div_ceil(if suffix.is_empty() { 20 } else { 5 });
+    // (name, calls per round, operations per call, call); the storm last, after the others'
+    // children are gone.
     let workloads: [(&str, u32, u32, &dyn Fn()); 5] = [
         ("fork", iters, 1, &fork_once),
         ("thread", iters, 1, &thread_once),
-        ("fork_all_cpus", 1, storm_batch, &|| {
-            fork_all_cpus(storm_batch)
-        }),
-        ("fork_exec", iters.div_ceil(20), 1, &|| {
-            fork_exec_once(&e, &argv)
-        }),
-        ("vfork_exec", iters.div_ceil(20), 1, &|| {
-            spawn_once(&e, &argv)
+        (&fork_exec, exec_calls, 1, &|| fork_exec_once(&e, &argv)),
+        (&vfork_exec, exec_calls, 1, &|| spawn_once(&e, &argv)),
+        ("fork_all_cpus", 1, per_cpu * cpus.len() as u32, &|| {
+            fork_all_cpus(&cpus, per_cpu)
         }),
     ];
     for (name, calls, ops, f) in workloads {
-        // A warm-up of a tenth of a round, not reported.
-        for _ in 0..calls.div_ceil(10) {
+        // A warm-up of a tenth of a round, not reported (none for the storm: one call is a
+        // round).
+        for _ in 0..calls / 10 {
             f();
         }
         let mut line = format!("bench {name} ns_per_op");
@@ -269,5 +286,8 @@ fn main() {
             line.push_str(&format!(" {ns}"));
         }
         println!("{line}");
+    }
+    if !suffix.is_empty() {
+        let _ = std::fs::remove_file(e.path.to_string_lossy().as_ref());
     }
 }
