@@ -342,8 +342,8 @@ git_am() {
 # kselftest_install DIR SRC COLLECTION TEST...: a kselftest install in DIR
 # as "make -C tools/testing/selftests install" lays it out, from the
 # selftests of tree SRC: the kernel's runner (run_kselftest.sh,
-# kselftest/), and kselftest-list.txt naming TEST... of COLLECTION.  The
-# caller puts the collection's files in DIR/COLLECTION.
+# kselftest/), and kselftest-list.txt naming TEST... of COLLECTION (see
+# kselftest_list).  The caller puts the collection's files in DIR/COLLECTION.
 kselftest_install() {
 	local dir=$1 src=$2/tools/testing/selftests coll=$3
 	shift 3
@@ -352,8 +352,15 @@ kselftest_install() {
 	cp "$src/run_kselftest.sh" "$dir/"
 	cp -r "$src/kselftest" "$dir/"
 	[ -f "$src/$coll/settings" ] && cp "$src/$coll/settings" "$dir/$coll/"
+	kselftest_list "$dir" "$coll" "$@"
+}
+# kselftest_list DIR COLLECTION TEST...: the tests run_kselftest.sh in DIR
+# runs (none if no TEST).
+kselftest_list() {
+	local dir=$1 coll=$2
+	shift 2
 	if [ $# -gt 0 ]; then
-		printf "$coll:%s\n" "$@" >"$dir/kselftest-list.txt"
+		printf '%s\n' "${@/#/$coll:}" >"$dir/kselftest-list.txt"
 	else
 		: >"$dir/kselftest-list.txt"
 	fi
@@ -408,7 +415,7 @@ splat_when() {
 # $MM_SEQID_KTAP: scripts/test gives each verb it runs a file of its own and
 # nests it as a subtest).  Nested results (the guest's tests, KUnit, a verb
 # run by another) are subtests.  Everything is counted by one parser,
-# kunit.py's, from the base tree; "N passed, N failed" comes last.
+# kunit.py's (KUNIT_PY below); "N passed, N failed" comes last.
 #   result ok|fail|skip NAME [DETAIL]; check NAME CMD...;
 #   subtest NAME FILE [DETAIL]; finish; fatal NAME DETAIL.
 KTAP_FILE=${MM_SEQID_KTAP:-$LOGS/$PROG.ktap}
