@@ -10,8 +10,17 @@ b on one side with round i of boot b on the other.
 PAIRS = [(f"{w}: series/base", (w, "series"), (w, "base"))
          for w in ("fork", "thread", "fork_exec", "vfork_exec", "fork_exec_static",
                    "vfork_exec_static", "fork_all_cpus")]
-PAIRS.append(("GET_VALUE: bound/unbound (series)", ("ioctl_bound", "test"),
-              ("ioctl_unbound", "test")))
+# GET_VALUE: sides test (the sample as posted), check and check-llvm (the
+# sample with rust-tests/bench/sample-peer.patch, gcc and clang with the
+# helpers inlined).  bound: by mm id; bound_ptr: by the address of the mm.
+for side, kernel in (("test", "test"), ("check", "bench-check"), ("check-llvm", "bench-check-llvm")):
+    PAIRS.append((f"GET_VALUE bound/unbound ({kernel})", ("ioctl_bound", side),
+                  ("ioctl_unbound", side)))
+for side, kernel in (("check", "bench-check"), ("check-llvm", "bench-check-llvm")):
+    PAIRS.append((f"GET_VALUE id/pointer ({kernel})", ("ioctl_bound", side),
+                  ("ioctl_bound_ptr", side)))
+    PAIRS.append((f"GET_VALUE id/pinned pointer ({kernel})", ("ioctl_bound", side),
+                  ("ioctl_bound_ptr_pinned", side)))
 
 
 def read(path):

@@ -106,9 +106,9 @@ need_cmd() {
 }
 
 # A build directory of a kernel whose cc column in kconfig/kernels is llvm
-# holds this file; it is built with clang and lld from LLVM_DIR on every
-# make call.  The debug kernel needs it: the kernel only allows Rust with
-# KASAN under clang.
+# or llvm-N holds this file, which names the LLVM bin directory its clang
+# and lld come from on every make call (empty: LLVM_DIR).  The debug kernel
+# needs clang: the kernel only allows Rust with KASAN under clang.
 LLVM_DIR=${LLVM_DIR:-/usr/lib/llvm-19/bin/}
 LLVM_MARK=.mm-seqid-llvm
 
@@ -117,11 +117,15 @@ LLVM_MARK=.mm-seqid-llvm
 # on_interrupt at once (bash runs no trap while a foreground child that
 # handles SIGINT itself, as make does, is running).
 kmake() {
-	local name=$1 rc=0
+	local name=$1 rc=0 llvm
 	shift
 	if [ -f "$BUILD_ROOT/$name/$LLVM_MARK" ]; then
-		make -C "$TREE" O="$BUILD_ROOT/$name" LLVM="$LLVM_DIR" \
-			CC="ccache ${LLVM_DIR}clang" -j"$JOBS" "$@" &
+		llvm=$(cat "$BUILD_ROOT/$name/$LLVM_MARK")
+		llvm=${llvm:-$LLVM_DIR}
+		# bindgen parses with the libclang of the same LLVM: the flags
+		# kbuild gives clang are those that clang knows.
+		LIBCLANG_PATH=${llvm%/bin/}/lib make -C "$TREE" O="$BUILD_ROOT/$name" \
+			LLVM="$llvm" CC="ccache ${llvm}clang" -j"$JOBS" "$@" &
 	else
 		make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" \
 			-j"$JOBS" "$@" &
@@ -203,7 +207,7 @@ KERNELS=$REPO/kconfig/kernels
 kernel_names() { awk '!/^#/ && NF { print $1 }' "$KERNELS"; }
 
 # kernel_row NAME: reads NAME's row into ROW_TREE (the tree's path), ROW_CC
-# (gcc or llvm), ROW_START (a make target), ROW_FRAGS (fragment files, in
+# (gcc or llvm), ROW_LLVM (for llvm: the LLVM bin directory), ROW_START (a make target), ROW_FRAGS (fragment files, in
 # order) and ROW_NEED (.config lines to verify; empty: every line of the
 # fragments).  Dies on an unknown name or a malformed row.
 kernel_row() {
@@ -220,10 +224,12 @@ kernel_row() {
 	esac
 	# shellcheck disable=SC2034
 	case "$cc" in
-	gcc | llvm) ROW_CC=$cc ;;
-	*) die "kconfig/kernels: $1: cc is gcc or llvm, not '$cc'" ;;
+	gcc) ROW_CC=gcc ROW_LLVM= ;;
+	llvm) ROW_CC=llvm ROW_LLVM=$LLVM_DIR ;;
+	llvm-[1-9]*) ROW_CC=llvm ROW_LLVM=/usr/lib/$cc/bin/ ;;
+	*) die "kconfig/kernels: $1: cc is gcc, llvm or llvm-N, not '$cc'" ;;
 	esac
-	# shellcheck disable=SC2034 # ROW_CC and ROW_START: for scripts/build
+	# shellcheck disable=SC2034 # ROW_CC, ROW_LLVM and ROW_START: for scripts/build
 	ROW_START=$start
 	ROW_FRAGS=()
 	ROW_NEED=()
@@ -253,6 +259,25 @@ kernel_row() {
 			esac
 		done
 	fi
+}
+
+# own_worktree NAME: the worktree kernel NAME builds from (a wt/ row of
+# kconfig/kernels), added at the series branch if missing, and locked for
+# the calling verb until it exits (fd 9): one verb owns and moves it.
+# Sets WT to its path.
+own_worktree() {
+	kernel_row "$1"
+	WT=$ROW_TREE
+	[[ "$WT" == "$MM_SEQID_CACHE"/wt/* ]] ||
+		die "kernel $1 does not build from a worktree of its own (kconfig/kernels: wt/NAME)"
+	mkdir -p "$(dirname "$WT")"
+	if [ ! -d "$WT" ]; then
+		git -C "$TREE" worktree prune
+		git -C "$TREE" worktree add -q --detach "$WT" mm-seqid || die "could not add a worktree at $WT"
+	fi
+	exec 9>"$WT.lock"
+	flock -n 9 || die "another run owns $WT (lock $WT.lock)"
+	rm -f "$(git -C "$WT" rev-parse --git-dir)/index.lock"
 }
 
 # kernel_exists NAME [REV]: true if the Kconfig files of NAME's tree, as it

@@ -22,8 +22,13 @@
 //! (`bench/exit/exit.c`), so that under `-icount` an exec costs what the kernel does, not the
 //! 9p reads of a large binary from the host root.
 //!
-//! `mm-seqid-bench --ioctl ITERS ROUNDS` times `MM_SEQID_IOC_GET_VALUE` on a bound and on an
-//! unbound context of `/dev/rust-mm-seqid`, rounds interleaved, one line each.
+//! `mm-seqid-bench --ioctl ITERS ROUNDS` times `MM_SEQID_IOC_GET_VALUE` on contexts of
+//! `/dev/rust-mm-seqid`, rounds interleaved, one line each: `ioctl_bound` (bound by mm id, the
+//! sample's check), `ioctl_unbound`, and, in a kernel built with `bench/sample-peer.patch`
+//! (kernels bench-check and bench-check-llvm of `scripts/bench`), the check drivers write today:
+//! `ioctl_bound_ptr` (the owner's mm by address, not pinned: the ABA) and `ioctl_bound_ptr_pinned`
+//! (the same with a reference on the mm, as KVM holds). Where the kernel does not have the
+//! bench-only ioctls (`ENOTTY`), the two pointer lines are left out.
 //!
 //! Scripts compare the numbers of two kernels as ratios; an absolute time means nothing here.
 //!
@@ -35,7 +40,8 @@
 use std::ffi::CString;
 use std::time::Instant;
 
-use mm_seqid_harness::{raw_bind, raw_get_value, Dev};
+use mm_seqid_harness::{raw_bind, raw_get_value, raw_ioctl, Dev, MAGIC};
+use nix::errno::Errno;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -199,12 +205,35 @@ fn get_value(fd: libc::c_int) {
     raw_get_value(fd).expect("GET_VALUE failed");
 }
 
-/// `--ioctl ITERS ROUNDS`: GET_VALUE on a bound and on an unbound context, rounds interleaved.
+/// The bench-only ioctls of `bench/sample-peer.patch`: bind by the address of the caller's mm,
+/// without (0x9e) and with (0x9f) a reference on it. Not part of the sample's ABI.
+const BENCH_BIND_PTR: u32 = nix::request_code_none!(MAGIC, 0x9e) as u32;
+const BENCH_BIND_PTR_PINNED: u32 = nix::request_code_none!(MAGIC, 0x9f) as u32;
+
+/// A context bound with one of the bench-only ioctls; `None` if the kernel does not have them.
+fn bench_bound(request: u32) -> Option<Dev> {
+    let dev = open_dev();
+    // SAFETY: the request takes no argument.
+    match unsafe { raw_ioctl(dev.raw(), request, 0) } {
+        Ok(_) => Some(dev),
+        Err(Errno::ENOTTY) => None,
+        Err(e) => panic!("bench-only bind {request:#x}: {e}"),
+    }
+}
+
+/// `--ioctl ITERS ROUNDS`: GET_VALUE on each kind of context, rounds interleaved.
 fn ioctl_bench(iters: u32, rounds: u32) {
-    let unbound_dev = open_dev();
-    let bound_dev = open_dev();
-    let (unbound, bound) = (unbound_dev.raw(), bound_dev.raw());
-    raw_bind(bound).expect("BIND failed");
+    let bound = open_dev();
+    raw_bind(bound.raw()).expect("BIND failed");
+    let mut devs = vec![("ioctl_bound", bound), ("ioctl_unbound", open_dev())];
+    for (name, request) in [
+        ("ioctl_bound_ptr", BENCH_BIND_PTR),
+        ("ioctl_bound_ptr_pinned", BENCH_BIND_PTR_PINNED),
+    ] {
+        if let Some(dev) = bench_bound(request) {
+            devs.push((name, dev));
+        }
+    }
     let time = |fd| {
         let t0 = Instant::now();
         for _ in 0..iters {
@@ -213,16 +242,19 @@ fn ioctl_bench(iters: u32, rounds: u32) {
         (t0.elapsed().as_nanos() / u128::from(iters)).to_string()
     };
     for _ in 0..iters {
-        get_value(bound);
-        get_value(unbound);
+        for (_, dev) in &devs {
+            get_value(dev.raw());
+        }
     }
-    let (mut b, mut u) = (vec![], vec![]);
+    let mut times = vec![vec![]; devs.len()];
     for _ in 0..rounds {
-        b.push(time(bound));
-        u.push(time(unbound));
+        for ((_, dev), t) in devs.iter().zip(&mut times) {
+            t.push(time(dev.raw()));
+        }
     }
-    println!("bench ioctl_bound ns_per_op {}", b.join(" "));
-    println!("bench ioctl_unbound ns_per_op {}", u.join(" "));
+    for ((name, _), t) in devs.iter().zip(&times) {
+        println!("bench {name} ns_per_op {}", t.join(" "));
+    }
 }
 
 fn main() {
