@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Fork and exec microbenchmarks, run inside a guest by `scripts/bench`.
 //!
-//! `mm-seqid-bench ITERS ROUNDS` (ITERS forks, ITERS/20 execs per round) prints, for each
+//! `mm-seqid-bench ITERS ROUNDS` (ITERS forks, ITERS/20 execs per round, ITERS/5 with `--exec`;
+//! default 2000 and 5) prints, for each
 //! workload, one line
 //! `bench WORKLOAD ns_per_op R1 R2 ...` with the time per operation of each round. The
 //! workloads create a new mm per operation, so they are where `mm_init()` (and the id) costs:
@@ -257,6 +258,20 @@ fn ioctl_bench(iters: u32, rounds: u32) {
     }
 }
 
+/// Argument `i` as a positive count, `default` if absent; anything else ends the program.
+fn count(args: &[String], i: usize, default: u32) -> u32 {
+    match args.get(i) {
+        None => default,
+        Some(v) => match v.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("mm-seqid-bench: argument {i} must be a positive count, got '{v}'");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
     let (exec, suffix) = match args.get(1).and_then(|a| a.strip_prefix("--exec=")) {
@@ -271,8 +286,8 @@ fn main() {
         return;
     }
     if args.get(1).map(String::as_str) == Some("--ioctl") {
-        let iters = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(100_000);
-        let rounds = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(5);
+        let iters = count(&args, 2, 100_000);
+        let rounds = count(&args, 3, 5);
         ioctl_bench(iters, rounds);
         return;
     }
@@ -281,8 +296,8 @@ fn main() {
         Ok(v) => println!("slab mm_struct object_size {}", v.trim()),
         Err(e) => println!("slab mm_struct object_size unknown ({e})"),
     }
-    let iters: u32 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let rounds: u32 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(5);
+    let iters = count(&args, 1, 2000);
+    let rounds = count(&args, 2, 5);
     let e = exec;
     let argv = e.ptrs();
     let cpus = cpus();
