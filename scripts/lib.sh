@@ -111,23 +111,44 @@ need_cmd() {
 # needs clang: the kernel only allows Rust with KASAN under clang.
 LLVM_DIR=${LLVM_DIR:-/usr/lib/llvm-19/bin/}
 LLVM_MARK=.mm-seqid-llvm
+# A build directory of a kernel for another architecture than x86_64 holds
+# this file, which names it (kconfig/kernels' arch column); kmake passes
+# ARCH, and for arm64 with gcc the cross compiler, on every make call.
+ARCH_MARK=.mm-seqid-arch
+ARM64_CROSS=aarch64-linux-gnu-
+
+# kernel_image NAME: the path of the bootable image of build NAME.
+kernel_image() {
+	case "$(cat "$BUILD_ROOT/$1/$ARCH_MARK" 2>/dev/null)" in
+	arm64) echo "$BUILD_ROOT/$1/arch/arm64/boot/Image" ;;
+	*) echo "$BUILD_ROOT/$1/arch/x86/boot/bzImage" ;;
+	esac
+}
 
 # kmake NAME ARGS...: make in the tree with the build dir of config NAME.
 # make runs in the background and is waited for, so that Ctrl-C reaches
 # on_interrupt at once (bash runs no trap while a foreground child that
 # handles SIGINT itself, as make does, is running).
 kmake() {
-	local name=$1 rc=0 llvm
+	local name=$1 rc=0 llvm arch=() cc=$KMAKE_CC
 	shift
+	case "$(cat "$BUILD_ROOT/$name/$ARCH_MARK" 2>/dev/null)" in
+	i386) arch=(ARCH=i386) ;;
+	arm64)
+		arch=(ARCH=arm64)
+		[ -f "$BUILD_ROOT/$name/$LLVM_MARK" ] ||
+			{ arch+=("CROSS_COMPILE=$ARM64_CROSS"); cc="ccache ${ARM64_CROSS}gcc"; }
+		;;
+	esac
 	if [ -f "$BUILD_ROOT/$name/$LLVM_MARK" ]; then
 		llvm=$(cat "$BUILD_ROOT/$name/$LLVM_MARK")
 		llvm=${llvm:-$LLVM_DIR}
 		# bindgen parses with the libclang of the same LLVM: the flags
 		# kbuild gives clang are those that clang knows.
-		LIBCLANG_PATH=${llvm%/bin/}/lib make -C "$TREE" O="$BUILD_ROOT/$name" \
+		LIBCLANG_PATH=${llvm%/bin/}/lib make -C "$TREE" O="$BUILD_ROOT/$name" "${arch[@]}" \
 			LLVM="$llvm" CC="ccache ${llvm}clang" -j"$JOBS" "$@" &
 	else
-		make -C "$TREE" O="$BUILD_ROOT/$name" CC="$KMAKE_CC" \
+		make -C "$TREE" O="$BUILD_ROOT/$name" "${arch[@]}" CC="$cc" \
 			-j"$JOBS" "$@" &
 	fi
 	KMAKE_PID=$!
@@ -206,21 +227,27 @@ KERNELS=$REPO/kconfig/kernels
 # kernel_names: the names of the table, in order.
 kernel_names() { awk '!/^#/ && NF { print $1 }' "$KERNELS"; }
 
-# kernel_row NAME: reads NAME's row into ROW_TREE (the tree's path), ROW_CC
-# (gcc or llvm), ROW_LLVM (for llvm: the LLVM bin directory), ROW_START (a make target), ROW_FRAGS (fragment files, in
-# order) and ROW_NEED (.config lines to verify; empty: every line of the
-# fragments).  Dies on an unknown name or a malformed row.
+# kernel_row NAME: reads NAME's row into ROW_TREE (the tree's path),
+# ROW_ARCH (x86_64, i386 or arm64), ROW_CC (gcc or llvm), ROW_LLVM (for
+# llvm: the LLVM bin directory), ROW_START (a make target), ROW_FRAGS
+# (fragment files, in order) and ROW_NEED (.config lines to verify; empty:
+# every line of the fragments).  Dies on an unknown name or a malformed row.
 kernel_row() {
-	local row tree cc start frags need f list
+	local row tree arch cc start frags need f list
 	row=$(awk -v n="$1" '!/^#/ && $1 == n' "$KERNELS")
 	[ -n "$row" ] || die "no kernel '$1' in kconfig/kernels; it has: $(kernel_names | tr '\n' ' ')"
-	[ "$(wc -w <<<"$row")" = 6 ] || die "kconfig/kernels: row '$1' does not have 6 columns"
-	read -r _ tree cc start frags need <<<"$row"
+	[ "$(wc -w <<<"$row")" = 7 ] || die "kconfig/kernels: row '$1' does not have 7 columns"
+	read -r _ tree arch cc start frags need <<<"$row"
 	case "$tree" in
 	series) ROW_TREE=$TREE ;;
 	base) ROW_TREE=$(base_worktree) ;;
 	wt/*) ROW_TREE=$MM_SEQID_CACHE/$tree ;;
 	*) die "kconfig/kernels: $1: tree is series, base or wt/NAME, not '$tree'" ;;
+	esac
+	# shellcheck disable=SC2034 # ROW_ARCH: for scripts/build
+	case "$arch" in
+	x86_64 | i386 | arm64) ROW_ARCH=$arch ;;
+	*) die "kconfig/kernels: $1: arch is x86_64, i386 or arm64, not '$arch'" ;;
 	esac
 	# shellcheck disable=SC2034
 	case "$cc" in
@@ -236,7 +263,7 @@ kernel_row() {
 	# "=NAME": the fragments of kernel NAME, so that kernels meant to be
 	# the same cannot drift apart.
 	if [[ "$frags" == =* ]]; then
-		frags=$(awk -v n="${frags#=}" '!/^#/ && $1 == n { print $5 }' "$KERNELS")
+		frags=$(awk -v n="${frags#=}" '!/^#/ && $1 == n { print $6 }' "$KERNELS")
 		if [ -z "$frags" ] || [[ "$frags" == =* ]]; then
 			die "kconfig/kernels: $1: '=NAME' must name a row with fragments of its own"
 		fi
@@ -261,11 +288,12 @@ kernel_row() {
 	fi
 }
 
-# own_worktree NAME: the worktree kernel NAME builds from (a wt/ row of
-# kconfig/kernels), added at the series branch if missing, and locked for
-# the calling verb until it exits (fd 9): one verb owns and moves it.
-# Sets WT to its path.
+# own_worktree NAME [REV]: the worktree kernel NAME builds from (a wt/ row
+# of kconfig/kernels), added at REV (default: the series branch) if
+# missing, and locked for the calling verb until it exits (fd 9): one verb
+# owns and moves it.  Sets WT to its path.
 own_worktree() {
+	local rev=${2:-mm-seqid}
 	kernel_row "$1"
 	WT=$ROW_TREE
 	[[ "$WT" == "$MM_SEQID_CACHE"/wt/* ]] ||
@@ -273,7 +301,7 @@ own_worktree() {
 	mkdir -p "$(dirname "$WT")"
 	if [ ! -d "$WT" ]; then
 		git -C "$TREE" worktree prune
-		git -C "$TREE" worktree add -q --detach "$WT" mm-seqid || die "could not add a worktree at $WT"
+		git -C "$TREE" worktree add -q --detach "$WT" "$rev" || die "could not add a worktree at $WT"
 	fi
 	exec 9>"$WT.lock"
 	flock -n 9 || die "another run owns $WT (lock $WT.lock)"
