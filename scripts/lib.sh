@@ -115,7 +115,12 @@ LLVM_MARK=.mm-seqid-llvm
 # this file, which names it (kconfig/kernels' arch column); kmake passes
 # ARCH, and for arm64 with gcc the cross compiler, on every make call.
 ARCH_MARK=.mm-seqid-arch
+# The cross compilers' prefixes (Debian's gcc-aarch64-linux-gnu and
+# gcc-i686-linux-gnu; the i386 kernel is built by the host's gcc with -m32,
+# the i386 programs by the cross gcc and its libc).
 ARM64_CROSS=aarch64-linux-gnu-
+# shellcheck disable=SC2034 # used by scripts/sample-prog and scripts/arch-test
+I386_CROSS=i686-linux-gnu-
 
 # kernel_image NAME: the path of the bootable image of build NAME.
 kernel_image() {
@@ -299,12 +304,12 @@ own_worktree() {
 	[[ "$WT" == "$MM_SEQID_CACHE"/wt/* ]] ||
 		die "kernel $1 does not build from a worktree of its own (kconfig/kernels: wt/NAME)"
 	mkdir -p "$(dirname "$WT")"
+	exec 9>"$WT.lock"
+	flock -n 9 || die "another run owns $WT (lock $WT.lock)"
 	if [ ! -d "$WT" ]; then
 		git -C "$TREE" worktree prune
 		git -C "$TREE" worktree add -q --detach "$WT" "$rev" || die "could not add a worktree at $WT"
 	fi
-	exec 9>"$WT.lock"
-	flock -n 9 || die "another run owns $WT (lock $WT.lock)"
 	rm -f "$(git -C "$WT" rev-parse --git-dir)/index.lock"
 }
 
