@@ -119,8 +119,15 @@ ARCH_MARK=.mm-seqid-arch
 # gcc-i686-linux-gnu; the i386 kernel is built by the host's gcc with -m32,
 # the i386 programs by the cross gcc and its libc).
 ARM64_CROSS=aarch64-linux-gnu-
-# shellcheck disable=SC2034 # used by scripts/sample-prog and scripts/arch-test
 I386_CROSS=i686-linux-gnu-
+# cross_cc ARCH: the gcc that builds programs for ARCH (i386 or arm64).
+cross_cc() {
+	case "$1" in
+	i386) echo "${I386_CROSS}gcc" ;;
+	arm64) echo "${ARM64_CROSS}gcc" ;;
+	*) die "cross_cc: no cross compiler for '$1'" ;;
+	esac
+}
 
 # kernel_image NAME: the path of the bootable image of build NAME.
 kernel_image() {
