@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# Part of scripts/lib.sh (which sources it): downloads, the private apt state
+# and the base tree.
+
+# private_apt DIR TYPES SUITE: an apt configuration of our own under DIR, so
+# that the machine's sources are never touched.  Sets PRIVATE_APT to the
+# apt-get options that use it, and updates its lists.
+private_apt() {
+	local dir=$1 types=$2 suite=$3
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+	cat >"$dir/$suite-$types.sources" <<SRC
+Types: $types
+URIs: $BASE_MIRROR
+Suites: $suite
+Components: main
+Signed-By: $BASE_KEYRING
+SRC
+	PRIVATE_APT=(-q -o "Dir::Etc::sourcelist=$dir/$suite-$types.sources"
+		-o Dir::Etc::sourceparts=/dev/null -o "Dir::State::Lists=$dir/lists"
+		-o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
+	apt-get "${PRIVATE_APT[@]}" update >/dev/null
+}
+
+# fetch_deb DIR SUITE PKG VERSION SHA256 HINT: sets FETCHED_DEB to the .deb
+# of PKG=VERSION in DIR, downloaded from SUITE through private_apt unless a
+# copy with that sha256 is already there.  A copy that does not match is
+# removed and fetched again; a download that does not match is removed and
+# the run stops.  HINT ends the message when the download fails.
+FETCHED_DEB=
+# shellcheck disable=SC2034 # FETCHED_DEB is read by the callers
+fetch_deb() {
+	local dir=$1 suite=$2 pkg=$3 version=$4 sha=$5 hint=$6 f got
+	local glob="${pkg}_${version//:/%3a}_*.deb"
+	mkdir -p "$dir"
+	for f in "$dir"/$glob; do
+		[ -f "$f" ] || continue
+		if echo "$sha  $f" | sha256sum -c --status; then
+			FETCHED_DEB=$f
+			return 0
+		fi
+		log "cached $f has sha256 $(sha256sum "$f" | cut -d' ' -f1), want $sha: removed, downloading again"
+		rm -f "$f"
+	done
+	banner "download $pkg $version"
+	private_apt "$dir" deb "$suite" ||
+		die "apt-get update of $suite from $BASE_MIRROR failed (needed for $pkg)"
+	(cd "$dir" && apt-get "${PRIVATE_APT[@]}" download "$pkg=$version") ||
+		die "could not download $pkg=$version from $suite; $hint"
+	for f in "$dir"/$glob; do [ -f "$f" ] && break; done
+	[ -f "$f" ] || die "apt-get download left no $glob in $dir"
+	if ! echo "$sha  $f" | sha256sum -c --status; then
+		got=$(sha256sum "$f" | cut -d' ' -f1)
+		rm -f "$f"
+		die "sha256 mismatch for the download of $f: expected $sha, got $got (removed)"
+	fi
+	FETCHED_DEB=$f
+}
+
+# base_worktree: prints the path of a detached worktree of branch base, made
+# on first use, for builds of the kernel without the series.
+base_worktree() {
+	local wt=$MM_SEQID_CACHE/base-worktree
+	[ -d "$wt" ] || git -C "$TREE" worktree add -q --detach "$wt" base >&2 ||
+		die "could not add a worktree of branch base at $wt"
+	echo "$wt"
+}
