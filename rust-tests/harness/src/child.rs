@@ -113,7 +113,7 @@ pub fn child_mode(args: &[String]) -> u8 {
             let _ = t.join();
             1
         }
-        // failed-exec PIPEFD: the id before and after an execve that fails with ENOENT.
+        // failed-exec PIPEFD: the id before and after an execve that fails with ENOEXEC.
         "failed-exec" => {
             let pipe = arg_pipe(args, 0);
             let dev = Dev::open().expect("open");
@@ -160,12 +160,17 @@ pub fn child_mode(args: &[String]) -> u8 {
     }
 }
 
-/// An execve of a path that does not exist: what it returned, and its errno (0 if none).
+/// An execve of a file that no binary format takes (junk in a memfd): what it returned, and
+/// its errno (0 if none). It fails after the new mm was allocated, which must not replace ours.
 fn failed_exec() -> (i64, i64) {
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(c"mm-seqid-junk", MFdFlags::MFD_CLOEXEC).expect("memfd_create");
+    nix::unistd::write(&fd, b"mm-seqid: not an executable\n").expect("write to the memfd");
     let argv = [c"x".as_ptr(), std::ptr::null()];
-    // Not nix's execv(), whose Result drops the return value, which this test checks.
-    // SAFETY: A NULL-terminated argv of static C strings; a path and no environment change.
-    let ret = unsafe { libc::execv(c"/nonexistent/mm-seqid".as_ptr(), argv.as_ptr()) };
+    let envp = [std::ptr::null()];
+    // Not nix's fexecve(), whose Result drops the return value, which this test checks.
+    // SAFETY: NULL-terminated argv and envp of static C strings, and an open fd.
+    let ret = unsafe { libc::fexecve(fd.as_raw_fd(), argv.as_ptr(), envp.as_ptr()) };
     let errno = if ret == -1 { Errno::last() as i64 } else { 0 };
     (i64::from(ret), errno)
 }
@@ -232,6 +237,6 @@ mod tests {
 
     #[test]
     fn failed_exec_reports_what_execve_returned() {
-        assert_eq!(failed_exec(), (-1, Errno::ENOENT as i64));
+        assert_eq!(failed_exec(), (-1, Errno::ENOEXEC as i64));
     }
 }

@@ -99,7 +99,7 @@ pub(super) fn ids_failed_exec_unchanged() -> R {
         i64::from(pid.as_raw()),
     )?;
     want_rec("execve return", ret, -1)?;
-    want_rec("execve errno", errno, Errno::ENOENT as i64)?;
+    want_rec("execve errno", errno, Errno::ENOEXEC as i64)?;
     ensure(before > 0, || format!("id before: {}", show(before)))?;
     want_rec("id after a failed execve", after, before)
 }
