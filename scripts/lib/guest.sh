@@ -72,6 +72,7 @@ KUNIT_SUITES="mm_seqid rust_doctests_kernel:_mm_rs_ ne_misc_dev_test"
 # (scripts/boot's exit status).
 boot_report() {
 	local name=$1 logf=$2 out=$3 in_guest=$4 boot=$5 rc
+	[ "${6-}" = -- ] || die "boot_report CONFIG LOG OUT IN_GUEST BOOT -- COMMAND...: no --"
 	shift 6
 	mkdir -p "$LOGS"
 	set +e

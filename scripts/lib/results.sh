@@ -186,18 +186,7 @@ fatal() {
 }
 
 # skip_after_expect FILE...: prints FILE:LINE for each skip that follows an
-# expectation in the same KUnit case or kselftest test: the skip overwrites
-# the status, so the expectation's failure would not be reported.
+# expectation in the same KUnit case or kselftest test (scripts/lib/skip_lint.py).
 skip_after_expect() {
-	awk '
-		FNR == 1 || /^}/ { expect = 0 }
-		/^[a-z].*[(]struct kunit [*]test[)]$|^(TEST|TEST_F|FIXTURE_SETUP)[(]/ {
-			fn = $0
-			expect = 0
-		}
-		/KUNIT_EXPECT_|(^|[^A-Z_])EXPECT_[A-Z_]+[(]/ { expect = 1 }
-		/kunit_skip[(]|kunit_mark_skipped[(]|(^|[^A-Z_])SKIP[(]/ && expect {
-			print FILENAME ":" FNR ": in " fn
-		}
-	' "$@" /dev/null
+	PYTHONDONTWRITEBYTECODE=1 python3 "$SCRIPTS/lib/skip_lint.py" "$@"
 }

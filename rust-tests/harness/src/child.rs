@@ -164,7 +164,11 @@ pub fn child_mode(args: &[String]) -> u8 {
 /// its errno (0 if none). It fails after the new mm was allocated, which must not replace ours.
 fn failed_exec() -> (i64, i64) {
     use nix::sys::memfd::{memfd_create, MFdFlags};
-    let fd = memfd_create(c"mm-seqid-junk", MFdFlags::MFD_CLOEXEC).expect("memfd_create");
+    // MFD_EXEC, which nix does not name: without it, vm.memfd_noexec=1 makes the memfd
+    // non-executable and the exec fails with EACCES before any mm is allocated.
+    let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::from_bits_retain(libc::MFD_EXEC);
+    let fd = memfd_create(c"mm-seqid-junk", flags)
+        .expect("memfd_create (EACCES: vm.memfd_noexec=2 forbids executable memfds)");
     nix::unistd::write(&fd, b"mm-seqid: not an executable\n").expect("write to the memfd");
     let argv = [c"x".as_ptr(), std::ptr::null()];
     let envp = [std::ptr::null()];
