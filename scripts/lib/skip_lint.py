@@ -7,7 +7,8 @@ kunit_skip() and kselftest's SKIP() set the status of the case outright:
 after a failed KUNIT_EXPECT_*() or EXPECT_*() in the same case, the failure
 is no longer reported.  Prints FILE:LINE: in CASE for each skip that follows
 an expectation in its case, directly or through a function or macro of the
-same file that makes one (to any depth), and exits 1 if there is any.
+same file that makes one (to any depth), and exits 1 if there is any, 2
+if a file cannot be read or its braces do not balance.
 
 Conservative: an expectation in one branch followed by a skip in another is
 reported too; such a case is clearer split in two.  Comments and string
@@ -49,7 +50,7 @@ def strip(text):
             while j < n and text[j] != q and text[j] != "\n":
                 j += 2 if text[j] == "\\" else 1
             j = min(j + 1, n)
-            out.append(q + " " * (j - i - 2) + q if j - i >= 2 else text[i:j])
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
             i = j
         else:
             out.append(text[i])
@@ -71,6 +72,7 @@ def units(lines):
                 j += 1
                 text.append((j + 1, lines[j]))
             res.append((m.group(1), line, text))
+            header = []
             i = j + 1
             continue
         if depth == 0:
@@ -79,10 +81,12 @@ def units(lines):
                 start = i + 1
                 body = [(i + 1, line)]
                 header_text = head.strip()
-            elif line.strip():
-                header.append((i + 1, line))
-            else:
+            elif not line.strip() or line.lstrip().startswith("#"):
                 header = []
+            elif line.rstrip().endswith(";"):
+                header = []
+            else:
+                header.append((i + 1, line))
         else:
             body.append((i + 1, line))
         depth += line.count("{") - line.count("}")
@@ -97,7 +101,10 @@ def units(lines):
 
 def lint(path):
     with open(path, encoding="utf-8", errors="replace") as f:
-        lines = strip(f.read()).split("\n")
+        text = strip(f.read())
+    if text.count("{") != text.count("}"):
+        raise ValueError("unbalanced braces")
+    lines = text.split("\n")
     us = units(lines)
     expecting = set()
     changed = True
@@ -120,9 +127,12 @@ def lint(path):
             continue
         seen = False
         for lineno, text in body:
-            if seen and SKIP.search(text):
+            skip = SKIP.search(text)
+            exp = [m.start() for m in [EXPECT.search(text)] if m]
+            exp += [m.start() for c in calls for m in [c.search(text)] if m]
+            if skip and (seen or (exp and min(exp) < skip.start())):
                 found.append("%s:%d: in %s" % (path, lineno, header))
-            if EXPECT.search(text) or any(c.search(text) for c in calls):
+            if exp:
                 seen = True
     return found
 
@@ -131,7 +141,13 @@ def main(argv):
     if not argv or any(a.startswith("-") for a in argv):
         sys.stderr.write("usage: python3 scripts/lib/skip_lint.py FILE...\n")
         return 2
-    found = [f for path in argv for f in lint(path)]
+    found = []
+    for path in argv:
+        try:
+            found += lint(path)
+        except (OSError, ValueError) as e:
+            sys.stderr.write("skip_lint: %s: %s\n" % (path, e))
+            return 2
     for f in found:
         print(f)
     return 1 if found else 0
