@@ -429,18 +429,39 @@ impl Drop for Mapping {
 
 #[cfg(test)]
 pub(crate) mod sources {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
-    /// The new file `path` as the series adds it: the `+` lines of its hunk in patches/.
+    /// The lines the series adds to `path`: the `+` lines of its hunk in
+    /// the patch that creates it, or else in the first patch, by name, that
+    /// changes it (read_dir's order is the file system's; a later patch on
+    /// the same file, as negative-checks adds, must not be picked).
     pub(crate) fn added_file(path: &str) -> String {
-        let patches = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../patches");
+        added_file_in(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../patches"),
+            path,
+        )
+    }
+
+    /// [`added_file`], from the patches in `patches`.
+    pub(crate) fn added_file_in(patches: &Path, path: &str) -> String {
         let marker = format!("+++ b/{path}\n");
-        let text = std::fs::read_dir(&patches)
+        let mut files: Vec<PathBuf> = std::fs::read_dir(patches)
             .unwrap_or_else(|e| panic!("{}: {e}", patches.display()))
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".patch"))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            .find(|t| t.contains(&marker))
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".patch"))
+            .collect();
+        files.sort();
+        let texts: Vec<String> = files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .filter(|t| t.contains(&marker))
+            .collect();
+        let created = format!("--- /dev/null\n{marker}");
+        let text = texts
+            .iter()
+            .find(|t| t.contains(&created))
+            .or(texts.first())
             .unwrap_or_else(|| panic!("no patch in patches/ adds {path}"));
         let hunk = &text[text.find(&marker).unwrap() + marker.len()..];
         hunk.lines()
@@ -449,6 +470,29 @@ pub(crate) mod sources {
             .filter_map(|l| l.strip_prefix('+'))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn added_file_prefers_the_patch_that_creates_it() {
+        // A later patch on the same file sorts first here, as a file
+        // system may list it first.
+        let dir = std::env::temp_dir().join(format!("mm-seqid-added-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let diff = |old: &str, body: &str| {
+            format!("Subject: x\n\n---\ndiff --git a/f.c b/f.c\n--- {old}\n+++ b/f.c\n@@ -0,0 +1 @@\n{body}\n-- \n2.47.3\n")
+        };
+        std::fs::write(
+            dir.join("v2-0000-later.patch"),
+            diff("a/f.c", " kept\n+late"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("v2-0002-adds.patch"), diff("/dev/null", "+first")).unwrap();
+        std::fs::write(dir.join("v2-0003-other.patch"), "+++ b/g.c\n").unwrap();
+        let created = added_file_in(&dir, "f.c");
+        let changed = added_file_in(&dir, "g.c");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(created, "first");
+        assert_eq!(changed, "");
     }
 }
 
