@@ -487,12 +487,16 @@ pub(crate) mod sources {
         )
         .unwrap();
         std::fs::write(dir.join("v2-0002-adds.patch"), diff("/dev/null", "+first")).unwrap();
-        std::fs::write(dir.join("v2-0003-other.patch"), "+++ b/g.c\n").unwrap();
+        // A file no patch creates: the first patch by name, even when the
+        // later one is written first.
+        let g = |body: &str| diff("a/f.c", body).replace("f.c", "g.c");
+        std::fs::write(dir.join("v2-0009-g-later.patch"), g("+g late")).unwrap();
+        std::fs::write(dir.join("v2-0004-g-first.patch"), g("+g first")).unwrap();
         let created = added_file_in(&dir, "f.c");
         let changed = added_file_in(&dir, "g.c");
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(created, "first");
-        assert_eq!(changed, "");
+        assert_eq!(changed, "g first");
     }
 }
 
