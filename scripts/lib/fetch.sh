@@ -56,6 +56,31 @@ fetch_deb() {
 	FETCHED_DEB=$f
 }
 
+# debian_kernel: prints the path of Debian's binary kernel of the base
+# (scripts/base.conf: DEBIAN_KERNEL_*), unpacked from its packages, each
+# checked against its sha256, into $MM_SEQID_CACHE/debian-kernel/root.
+# vng finds the modules beside the image (usr/lib/modules/RELEASE) and
+# writes their modules.dep there on its first boot.  Call it as
+# img=\$(debian_kernel) || die ...: its die ends only the subshell.
+debian_kernel() {
+	local dir=$MM_SEQID_CACHE/debian-kernel d root img
+	need_cmd dpkg-deb "apt-get install dpkg"
+	root=$dir/root
+	img=$root/usr/lib/modules/$DEBIAN_KERNEL_RELEASE/vmlinuz
+	if [ "$(cat "$dir/unpacked" 2>/dev/null)" != "$DEBIAN_KERNEL_DEBS" ] || [ ! -f "$img" ]; then
+		rm -rf "$root" "$root.new" "$dir/unpacked"
+		for d in $DEBIAN_KERNEL_DEBS; do
+			fetch_deb "$dir" "$BASE_SUITE" "${d%%:*}" "$BASE_VERSION" "${d#*:}" \
+				"if the version left the archive, bump scripts/base.conf" >&2
+			dpkg-deb -x "$FETCHED_DEB" "$root.new" || die "could not unpack $FETCHED_DEB"
+		done
+		mv "$root.new" "$root"
+		[ -f "$img" ] || die "Debian's packages have no $img (scripts/base.conf: DEBIAN_KERNEL_*)"
+		echo "$DEBIAN_KERNEL_DEBS" >"$dir/unpacked"
+	fi
+	echo "$img"
+}
+
 # base_worktree: prints the path of a detached worktree of branch base, made
 # on first use, for builds of the kernel without the series.
 base_worktree() {

@@ -66,17 +66,20 @@ splat_when() {
 # shellcheck disable=SC2034 # used by the verbs
 KUNIT_SUITES="mm_seqid rust_doctests_kernel:_mm_rs_ ne_misc_dev_test"
 
-# boot_report CONFIG LOG OUT IN_GUEST BOOT -- COMMAND...: boot CONFIG
-# running COMMAND, whose KTAP (copied to OUT) is nested as subtest IN_GUEST;
-# result BOOT passes if COMMAND passed and the kernel log has no splat
-# (scripts/boot's exit status).
+# boot_report KERNEL LOG OUT IN_GUEST BOOT -- COMMAND...: boot KERNEL (a
+# kernel of kconfig/kernels, or a path: an image as scripts/boot --kernel
+# takes it) running COMMAND, whose KTAP (copied to OUT) is nested as
+# subtest IN_GUEST; result BOOT passes if COMMAND passed and the kernel
+# log has no splat (scripts/boot's exit status).
 boot_report() {
-	local name=$1 logf=$2 out=$3 in_guest=$4 boot=$5 rc
-	[ "${6-}" = -- ] || die "boot_report CONFIG LOG OUT IN_GUEST BOOT -- COMMAND...: no --"
+	local name=$1 logf=$2 out=$3 in_guest=$4 boot=$5 rc sel
+	[ "${6-}" = -- ] || die "boot_report KERNEL LOG OUT IN_GUEST BOOT -- COMMAND...: no --"
 	shift 6
 	mkdir -p "$LOGS"
+	sel=--config=$name
+	[[ "$name" != /* ]] || sel=--kernel=$name
 	set +e
-	"$SCRIPTS/boot" --config="$name" --log="$logf" -- "$@" | tee "$out"
+	"$SCRIPTS/boot" "$sel" --log="$logf" -- "$@" | tee "$out"
 	rc=${PIPESTATUS[0]}
 	set -e
 	subtest "$in_guest" "$out"
@@ -119,4 +122,85 @@ guest_pass() {
 	fi
 	[ "$skipped" = "$s0" ] ||
 		result fail "$prefix: no test skips" "$((skipped - s0)) skipped on $name, a kernel built for them"
+}
+
+# ublk_prepare NAME TREE SET: a kselftest install of ublk's selftests for
+# the kernel NAME in $MM_SEQID_CACHE/ublk/NAME, as "make -C
+# tools/testing/selftests install" lays it out: the kernel's runner,
+# kselftest-list.txt naming the tests of SET and the ublk collection of
+# tree TREE, with kublk built against TREE's uapi headers and liburing 2.9
+# (scripts/deps).  SET: quick (the groups UBLK_QUICK_SET without
+# UBLK_TCG_SLOW), all (every TEST_PROGS of the Makefile) or none.  Sets
+# UBLK_KSFT to the install, and UBLK_LEFT_OUT (ublk_left_out records it).
+UBLK_QUICK_SET="generic null loop"
+# Left out of the quick set because they fail under TCG on the base kernel
+# as well (measured, see Documentation/testing.md): generic_06 wants dd to
+# see an error within 5 s of the daemon's death, recover_03 outruns the
+# 150 s kselftest timeout.  SET all runs them.
+UBLK_TCG_SLOW="test_generic_06.sh test_recover_03.sh"
+UBLK_KSFT=
+UBLK_LEFT_OUT=()
+# ublk_left_out: a skip result for each test ublk_prepare left out.
+ublk_left_out() {
+	local t
+	for t in "${UBLK_LEFT_OUT[@]}"; do
+		result skip "ublk selftest ${t%%: *}" "${t#*: }"
+	done
+}
+ublk_prepare() {
+	local name=$1 tree=$2 set=$3 work ksft liburing c srcs=() tests=() re
+	liburing=$MM_SEQID_CACHE/tools/liburing/usr
+	[ -f "$liburing/lib/x86_64-linux-gnu/liburing.a" ] ||
+		die "liburing 2.9 missing in $liburing: run scripts/deps"
+	need_cmd fio "run scripts/deps (apt-get install fio): most ublk selftests need it"
+	banner "kublk for $name"
+	work=$MM_SEQID_CACHE/ublk/$name
+	ksft=$work/kselftest
+	rm -rf "$work"
+	kselftest_install "$ksft" "$tree" ublk
+	# headers_install needs no .config: a build directory of its own.
+	make -s -C "$tree" O="$work/obj" headers_install INSTALL_HDR_PATH="$work/hdr" >/dev/null ||
+		die "make headers_install of $tree failed"
+	cp -r "$tree/tools/testing/selftests/ublk/." "$ksft/ublk/"
+	for c in "$ksft"/ublk/*.c; do
+		[ "${c##*/}" = metadata_size.c ] || srcs+=("$c")
+	done
+	(cd "$ksft/ublk" &&
+		gcc -O2 -Wall -D_GNU_SOURCE -I "$work/hdr/include" -I "$liburing/include" \
+			-o kublk "${srcs[@]}" \
+			"$liburing/lib/x86_64-linux-gnu/liburing.a" -lpthread -lm &&
+		gcc -O2 -Wall -D_GNU_SOURCE -I "$work/hdr/include" -o metadata_size metadata_size.c) ||
+		die "kublk does not build against $tree's headers and liburing"
+	# The tests of the Makefile, in its order.
+	mapfile -t tests < <(sed -n 's/^TEST_PROGS *+\?= *\(test_.*\.sh\)$/\1/p' "$ksft/ublk/Makefile")
+	[ ${#tests[@]} -gt 0 ] || die "no TEST_PROGS in $ksft/ublk/Makefile"
+	case "$set" in
+	none) tests=() ;;
+	all) ;;
+	quick)
+		re="^test_($(tr ' ' '|' <<<"$UBLK_QUICK_SET"))_"
+		mapfile -t tests < <(printf '%s\n' "${tests[@]}" | grep -E "$re" |
+			grep -vxF -f <(tr ' ' '\n' <<<"$UBLK_TCG_SLOW"))
+		;;
+	*) die "ublk_prepare: SET is quick, all or none, not '$set'" ;;
+	esac
+	# A test that needs a tool this machine lacks (the guest runs the
+	# host's programs) would skip inside the guest, where the test
+	# kernel allows no skip: it is left out here, and the caller records
+	# it as a skip of its own (UBLK_LEFT_OUT, "TEST: why").
+	UBLK_LEFT_OUT=()
+	local t keep=()
+	for t in "${tests[@]}"; do
+		if grep -q bpftrace "$ksft/ublk/$t" && ! command -v bpftrace >/dev/null; then
+			UBLK_LEFT_OUT+=("$t: needs bpftrace, which is not installed")
+		else
+			keep+=("$t")
+		fi
+	done
+	tests=("${keep[@]}")
+	log "${#tests[@]} ublk selftests for $name: ${tests[*]}"
+	kselftest_list "$ksft" ublk "${tests[@]}"
+	stage_end
+	# shellcheck disable=SC2034 # for the caller
+	UBLK_KSFT=$ksft
 }

@@ -91,6 +91,24 @@ own_worktree() {
 	rm -f "$(git -C "$WT" rev-parse --git-dir)/index.lock"
 }
 
+# tree_lock exclusive|shared: fd 8 holds $TREE.lock until the calling
+# verb exits.  exclusive: the verb moves $TREE (scripts/apply,
+# scripts/check-series's walk); shared: it builds from it (scripts/build).
+# A verb that the exclusive holder starts (MM_SEQID_TREE_LOCKED=1) takes
+# none.  Neither waits: the other run is named.
+tree_lock() {
+	[ -z "${MM_SEQID_TREE_LOCKED-}" ] || return 0
+	mkdir -p "$(dirname "$TREE")"
+	exec 8>"$TREE.lock"
+	if [ "$1" = exclusive ]; then
+		flock -n -x 8 || die "another run builds from or moves $TREE (lock $TREE.lock): wait for it"
+		export MM_SEQID_TREE_LOCKED=1
+	else
+		flock -n -s 8 ||
+			die "scripts/apply or scripts/check-series is moving $TREE (lock $TREE.lock): wait for it"
+	fi
+}
+
 # kernel_exists NAME [REV]: true if the Kconfig files of NAME's tree, as it
 # is now (or at commit REV), define every symbol NAME's row needs (a row for
 # a feature symbol exists only in a series that has one).
