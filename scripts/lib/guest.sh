@@ -151,8 +151,8 @@ ublk_prepare() {
 	local name=$1 tree=$2 set=$3 work ksft liburing c srcs=() tests=() re
 	liburing=$MM_SEQID_CACHE/tools/liburing/usr
 	[ -f "$liburing/lib/x86_64-linux-gnu/liburing.a" ] ||
-		die "liburing 2.9 missing in $liburing: run scripts/deps"
-	need_cmd fio "run scripts/deps (apt-get install fio): most ublk selftests need it"
+		fatal "ublk: liburing" "liburing 2.9 missing in $liburing: run scripts/deps"
+	command -v fio >/dev/null || fatal "ublk: fio" "fio not found: run scripts/deps (apt-get install fio): most ublk selftests need it"
 	banner "kublk for $name"
 	work=$MM_SEQID_CACHE/ublk/$name
 	ksft=$work/kselftest
@@ -160,7 +160,7 @@ ublk_prepare() {
 	kselftest_install "$ksft" "$tree" ublk
 	# headers_install needs no .config: a build directory of its own.
 	make -s -C "$tree" O="$work/obj" headers_install INSTALL_HDR_PATH="$work/hdr" >/dev/null ||
-		die "make headers_install of $tree failed"
+		fatal "ublk: headers" "make headers_install of $tree failed"
 	cp -r "$tree/tools/testing/selftests/ublk/." "$ksft/ublk/"
 	for c in "$ksft"/ublk/*.c; do
 		[ "${c##*/}" = metadata_size.c ] || srcs+=("$c")
@@ -170,10 +170,10 @@ ublk_prepare() {
 			-o kublk "${srcs[@]}" \
 			"$liburing/lib/x86_64-linux-gnu/liburing.a" -lpthread -lm &&
 		gcc -O2 -Wall -D_GNU_SOURCE -I "$work/hdr/include" -o metadata_size metadata_size.c) ||
-		die "kublk does not build against $tree's headers and liburing"
+		fatal "ublk: kublk" "kublk does not build against $tree's headers and liburing"
 	# The tests of the Makefile, in its order.
 	mapfile -t tests < <(sed -n 's/^TEST_PROGS *+\?= *\(test_.*\.sh\)$/\1/p' "$ksft/ublk/Makefile")
-	[ ${#tests[@]} -gt 0 ] || die "no TEST_PROGS in $ksft/ublk/Makefile"
+	[ ${#tests[@]} -gt 0 ] || fatal "ublk: selftests" "no TEST_PROGS in $ksft/ublk/Makefile"
 	case "$set" in
 	none) tests=() ;;
 	all) ;;

@@ -166,8 +166,9 @@ git_am() {
 	local dir=$1 amlog cur file num pfile=
 	shift
 	amlog=$(mktemp)
+	# No automatic gc: a detached gc would keep the tree lock's fd open.
 	if git -C "$dir" -c user.name=mm-seqid -c user.email=mm-seqid@localhost \
-		am -q --committer-date-is-author-date "$@" >"$amlog" 2>&1; then
+		-c gc.auto=0 -c maintenance.auto=false am -q --committer-date-is-author-date "$@" >"$amlog" 2>&1; then
 		rm -f "$amlog"
 		return 0
 	fi
