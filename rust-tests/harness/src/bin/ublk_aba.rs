@@ -11,9 +11,10 @@
 //!    with `EINVAL`: we are another mm.
 //! 3. The daemon is killed. Our fd keeps the char device open, so `ublk_ch_release()` does not
 //!    run and the owner is not reset: the daemon's mm is freed while ublk still refers to it.
-//! 4. N fork children, each with a new mm and forked on each CPU in turn, try the same mmap. On a kernel that compares mm
+//! 4. N fork children, each with a new mm, try the same mmap. On a kernel that compares mm
 //!    pointers, those whose mm landed at the daemon's old address succeed. With the series,
-//!    every one must get `EINVAL`.
+//!    every one must get `EINVAL`. The children come in batches that live together, of 1, 2,
+//!    4, ... 64 children, each batch forked on one CPU, the CPUs in turn: see [`DEPTHS`].
 //! 5. Control: we close our fd (the release resets the owner), open `/dev/ublkcN` again and
 //!    map it with the same length: it must succeed, or the refusals above prove nothing.
 //!
@@ -21,7 +22,7 @@
 //! kernel without the series) passes if at least one was accepted: the bug is real. Prints
 //! KTAP with that one test; the exit status is 0 if it passed.
 
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -31,10 +32,19 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::sys::mman::{MapFlags, ProtFlags};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::unistd::{close, pipe, read, Pid};
 
 /// The command buffer of queue 0: 128 descriptors of at most 32 bytes, one page.
 const CMD_BUF_LEN: usize = 4096;
+
+/// How many children of a batch live at once, in turn.
+///
+/// A batch of one reuses the object at the top of a CPU's mm_struct freelist again and again:
+/// if the daemon's mm was freed there, most children hit it. If it was freed into a slab
+/// deeper in the freelist, or not the CPU's current one, only children that live together
+/// reach it: each holds its mm_struct, so the next one takes the next free object. One pass
+/// of the depths is 127 forks on one CPU.
+const DEPTHS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 
 /// mmap of queue 0's command buffer, read-only and shared, as ublk servers do. Returns 0 if
 /// it mapped (and unmaps it), else the errno. Async-signal-safe.
@@ -155,25 +165,51 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
         let t0 = Instant::now();
         let (mut refused, mut accepted, mut other) = (0usize, 0usize, 0usize);
         let borrowed = fd.as_fd();
-        // Nothing in this loop allocates (no pipe, no report): between the forks, the slab
-        // caches see only the children's own mm_structs, so that one can land at the freed
-        // daemon's address. The child's verdict is its exit status.
-        for i in 0..iters {
-            move_to_cpu(i % cpus);
-            // SAFETY: The child makes one mmap (and its munmap), then _exits:
-            // async-signal-safe.
-            let pid = unsafe {
-                fork_child(|| match try_map(borrowed) {
-                    0 => 1,
-                    libc::EINVAL => 0,
-                    _ => 2,
-                })
-            };
-            match wait_exit(pid)? {
-                0 => refused += 1,
-                1 => accepted += 1,
-                _ => other += 1,
+        // Between the forks, nothing allocates but the batch's pipe (no report, no string),
+        // so that the children's own mm_structs are what the mm_struct cache sees and one can
+        // land at the freed daemon's address. A child's verdict is its exit status; it waits
+        // for the end of its batch by reading the pipe, which gives EOF once the parent has
+        // closed its end and every child its copy.
+        let (mut forked, mut pass) = (0usize, 0usize);
+        let mut pids = Vec::with_capacity(DEPTHS[DEPTHS.len() - 1]);
+        while forked < iters {
+            move_to_cpu(pass % cpus);
+            for depth in DEPTHS {
+                let n = depth.min(iters - forked);
+                if n == 0 {
+                    break;
+                }
+                let (rd, wr) = pipe().map_err(|e| format!("pipe: {e}"))?;
+                let wr_raw = wr.as_raw_fd();
+                let rd = rd.as_fd();
+                for _ in 0..n {
+                    // SAFETY: The child makes one mmap (and its munmap), a close() and a
+                    // read(), then _exits: async-signal-safe.
+                    pids.push(unsafe {
+                        fork_child(|| {
+                            let verdict = match try_map(borrowed) {
+                                0 => 1,
+                                libc::EINVAL => 0,
+                                _ => 2,
+                            };
+                            let _ = close(wr_raw);
+                            let mut b = [0u8; 1];
+                            let _ = read(rd, &mut b);
+                            verdict
+                        })
+                    });
+                }
+                forked += n;
+                drop(wr);
+                for pid in pids.drain(..) {
+                    match wait_exit(pid)? {
+                        0 => refused += 1,
+                        1 => accepted += 1,
+                        _ => other += 1,
+                    }
+                }
             }
+            pass += 1;
         }
         let line = format!(
             "ublk-aba: {iters} new processes mapped a dead daemon's /dev/ublkc{}: {accepted} \
