@@ -61,10 +61,11 @@ check() {
 	fi
 }
 
-# kunit.py of the kernel tree in the cache (the series tree; the parser is
-# the base's, the series does not touch it).
-KUNIT_PY=$TREE/tools/testing/kunit/kunit.py
-[ -f "$KUNIT_PY" ] || KUNIT_PY=$MM_SEQID_CACHE/linux/tools/testing/kunit/kunit.py
+# kunit.py of the base worktree, which nothing moves (check-series walks
+# the series tree while jobs beside it parse); else of the series tree,
+# whose parser is the base's: the series does not touch it.
+KUNIT_PY=$MM_SEQID_CACHE/base-worktree/tools/testing/kunit/kunit.py
+[ -f "$KUNIT_PY" ] || KUNIT_PY=$TREE/tools/testing/kunit/kunit.py
 # ktap_parse FILE JSON: kunit.py's parser, FILE's KTAP (or a kernel log
 # holding KTAP) to JSON.  Its summary goes to stdout.  Its exit status says
 # whether a test failed, not whether it could parse: check that JSON was
