@@ -177,15 +177,20 @@ fn run(path: &str, iters: usize, expect_refused: bool) -> Result<String, String>
         // closed its end and every child its copy.
         let (mut forked, mut pass) = (0usize, 0usize);
         let mut pids = Vec::with_capacity(DEPTHS[DEPTHS.len() - 1]);
+        // How many to fork in all: N first; past it, up to the cap, only while none was
+        // accepted.
         let cap = if expect_refused { iters } else { 4 * iters };
-        while forked < iters || (accepted == 0 && forked < cap) {
+        let goal = |forked: usize, accepted: usize| match (forked < iters, accepted) {
+            (true, _) => iters,
+            (false, 0) => cap,
+            (false, _) => forked,
+        };
+        'passes: while goal(forked, accepted) > forked {
             move_to_cpu(pass % cpus);
             for depth in DEPTHS {
-                // N first; past it only while none was accepted.
-                let limit = if forked < iters { iters } else { cap };
-                let n = depth.min(limit - forked);
-                if n == 0 || (forked >= iters && accepted > 0) {
-                    break;
+                let n = depth.min(goal(forked, accepted) - forked);
+                if n == 0 {
+                    break 'passes;
                 }
                 let (rd, wr) = pipe().map_err(|e| format!("pipe: {e}"))?;
                 let wr_raw = wr.as_raw_fd();
