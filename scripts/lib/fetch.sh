@@ -81,6 +81,23 @@ debian_kernel() {
 	echo "$img"
 }
 
+# debian_config: prints the path of the .config that Debian's kernel of the
+# base was built with, from its headers package (scripts/base.conf:
+# DEBIAN_HEADERS_DEB, checked against its sha256).
+debian_config() {
+	local dir=$MM_SEQID_CACHE/debian-kernel cfg
+	cfg=$dir/config-$DEBIAN_KERNEL_RELEASE
+	if [ ! -s "$cfg" ]; then
+		fetch_deb "$dir" "$BASE_SUITE" "${DEBIAN_HEADERS_DEB%%:*}" "$BASE_VERSION" "${DEBIAN_HEADERS_DEB#*:}" \
+			"if the version left the archive, bump scripts/base.conf" >&2
+		dpkg-deb --fsys-tarfile "$FETCHED_DEB" |
+			tar -xO "./usr/src/linux-headers-$DEBIAN_KERNEL_RELEASE/.config" >"$cfg.new"
+		[ -s "$cfg.new" ] || die "$FETCHED_DEB has no usr/src/linux-headers-$DEBIAN_KERNEL_RELEASE/.config"
+		mv "$cfg.new" "$cfg"
+	fi
+	echo "$cfg"
+}
+
 # base_worktree: prints the path of a detached worktree of branch base, made
 # on first use, for builds of the kernel without the series.
 base_worktree() {

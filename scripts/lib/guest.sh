@@ -204,3 +204,86 @@ ublk_prepare() {
 	# shellcheck disable=SC2034 # for the caller
 	UBLK_KSFT=$ksft
 }
+
+# futex_prepare NAME [REV]: the kernel's futex selftests
+# (tools/testing/selftests/futex/functional) of the series, compiled as
+# their Makefile compiles them, into $MM_SEQID_CACHE/futex/NAME, with
+# futex-list.txt naming the programs to run: those functional/run.sh runs,
+# in its order, and robust_list, which run.sh leaves out (its death wake
+# uses shared anonymous keys).  Sources come from commit REV (default:
+# branch mm-seqid, the series) by git archive, not from the series tree's checkout, which
+# scripts/check-series may be moving; the uapi headers from the base
+# worktree (the series changes none).  The same programs run on the base
+# (Debian's kernel) and on the series, and every one must pass on both.
+# Sets FUTEX_KSFT to the directory and FUTEX_LEFT_OUT ("PROGRAM: why", for
+# futex_left_out).
+FUTEX_KSFT=
+FUTEX_LEFT_OUT=()
+futex_left_out() {
+	local t
+	for t in "${FUTEX_LEFT_OUT[@]}"; do
+		result skip "futex selftest ${t%%: *}" "${t#*: }"
+	done
+}
+futex_prepare() {
+	local name=$1 rev=${2:-mm-seqid} work src basewt hdr p progs=() built=() broken=()
+	work=$MM_SEQID_CACHE/futex/$name
+	banner "futex selftests for $name"
+	rm -rf "$work"
+	mkdir -p "$work/src" "$work/bin"
+	# shellcheck disable=SC2153 # TREE: the series tree (lib.sh)
+	git -C "$TREE" archive "$rev" tools/testing/selftests/futex \
+		tools/testing/selftests/kselftest.h tools/testing/selftests/kselftest_harness.h |
+		tar -x -C "$work/src" ||
+		fatal "futex: sources" "git archive of mm-seqid's futex selftests failed"
+	# The base's uapi headers, once per base commit.
+	basewt=$(base_worktree)
+	hdr=$MM_SEQID_CACHE/futex/hdr-$(git -C "$basewt" rev-parse HEAD)
+	if [ ! -f "$hdr/include/linux/futex.h" ]; then
+		rm -rf "$hdr" "$hdr.obj"
+		make -s -C "$basewt" O="$hdr.obj" headers_install INSTALL_HDR_PATH="$hdr" >/dev/null ||
+			fatal "futex: headers" "make headers_install of $basewt failed"
+	fi
+	src=$work/src/tools/testing/selftests/futex/functional
+	mapfile -t progs < <(sed -n 's|^\./\([a-z_0-9]*\).*|\1|p' "$src/run.sh")
+	[ ${#progs[@]} -gt 5 ] || fatal "futex: selftests" "no programs found in $src/run.sh"
+	progs+=(robust_list)
+	# Left out, each with the reason, and recorded as a skip (the test
+	# kernel's guest allows none): what would skip inside both guests,
+	# whatever the kernel.
+	FUTEX_LEFT_OUT=()
+	local keep=()
+	for p in "${progs[@]}"; do
+		case "$p" in
+		futex_priv_hash) FUTEX_LEFT_OUT+=("$p: its one case ends in a skip on fewer than 17 CPUs; the guests have 2") ;;
+		futex_numa_mpol)
+			if pkg-config numa --atleast-version 2.0.18 2>/dev/null; then
+				keep+=("$p")
+			else
+				FUTEX_LEFT_OUT+=("$p: skips when built without libnuma 2.0.18 or later, which this machine lacks")
+			fi
+			;;
+		*) keep+=("$p") ;;
+		esac
+	done
+	progs=("${keep[@]}")
+	# What the Makefile builds and neither run.sh nor this list runs.
+	mapfile -t built < <(sed -n '/^TEST_GEN_PROGS/,/^$/p' "$src/Makefile" | grep -oE '\b[a-z][a-z_0-9]+\b')
+	for p in "${built[@]}"; do
+		[[ " ${progs[*]} " == *" $p "* ]] || [[ "${FUTEX_LEFT_OUT[*]}" == *"$p: "* ]] ||
+			FUTEX_LEFT_OUT+=("$p: functional/run.sh does not run it")
+	done
+	for p in "${progs[@]}"; do
+		# As functional/Makefile and lib.mk compile them.
+		(cd "$src" && gcc -g -O2 -Wall -pthread -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64 \
+			-D_GNU_SOURCE= -I../include -I../../ -I"$hdr/include" \
+			-o "$work/bin/$p" "$p.c" -lpthread -lrt) ||
+			broken+=("$p")
+	done
+	[ ${#broken[@]} = 0 ] || fatal "futex: selftests" "do not compile: ${broken[*]}"
+	printf '%s\n' "${progs[@]}" >"$work/bin/futex-list.txt"
+	log "${#progs[@]} futex selftests for $name: ${progs[*]}"
+	stage_end
+	# shellcheck disable=SC2034 # for the caller
+	FUTEX_KSFT=$work/bin
+}
