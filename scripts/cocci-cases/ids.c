@@ -1,8 +1,15 @@
 /* expect: none */
-/* The fixed form: an id, not a pointer. */
+/* The fixed form: an id, not a pointer (the file uses current->mm, so the
+ * rules run on it). */
 struct ctx { u64 mm_seqid; };
 
-void bind(struct ctx *c) { c->mm_seqid = current_mm_seqid(); }
+int bind(struct ctx *c)
+{
+	if (!current->mm)
+		return -EINVAL;
+	c->mm_seqid = current_mm_seqid();
+	return 0;
+}
 
 int check(struct ctx *c)
 {
