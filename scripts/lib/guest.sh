@@ -240,9 +240,12 @@ futex_prepare() {
 	basewt=$(base_worktree)
 	hdr=$MM_SEQID_CACHE/futex/hdr-$(git -C "$basewt" rev-parse HEAD)
 	if [ ! -f "$hdr/include/linux/futex.h" ]; then
-		rm -rf "$hdr" "$hdr.obj"
-		make -s -C "$basewt" O="$hdr.obj" headers_install INSTALL_HDR_PATH="$hdr" >/dev/null ||
+		# Made aside and renamed: two jobs may make it at once.
+		rm -rf "$hdr.$$" "$hdr.obj.$$"
+		make -s -C "$basewt" O="$hdr.obj.$$" headers_install INSTALL_HDR_PATH="$hdr.$$" >/dev/null ||
 			fatal "futex: headers" "make headers_install of $basewt failed"
+		rm -rf "$hdr.obj.$$"
+		mv -T "$hdr.$$" "$hdr" 2>/dev/null || rm -rf "$hdr.$$"
 	fi
 	src=$work/src/tools/testing/selftests/futex/functional
 	mapfile -t progs < <(sed -n 's|^\./\([a-z_0-9]*\).*|\1|p' "$src/run.sh")
@@ -256,13 +259,7 @@ futex_prepare() {
 	for p in "${progs[@]}"; do
 		case "$p" in
 		futex_priv_hash) FUTEX_LEFT_OUT+=("$p: its one case ends in a skip on fewer than 17 CPUs; the guests have 2") ;;
-		futex_numa_mpol)
-			if pkg-config numa --atleast-version 2.0.18 2>/dev/null; then
-				keep+=("$p")
-			else
-				FUTEX_LEFT_OUT+=("$p: skips when built without libnuma 2.0.18 or later, which this machine lacks")
-			fi
-			;;
+		futex_numa_mpol) FUTEX_LEFT_OUT+=("$p: built without libnuma 2.0.18 or later (as here) it skips, and built with it it needs NUMA, which the test kernel has not") ;;
 		*) keep+=("$p") ;;
 		esac
 	done
@@ -271,7 +268,7 @@ futex_prepare() {
 	# -T): robust_list's own comment says that its parent must be in
 	# futex() before the dying child's wake, which a sleep only makes
 	# likely; under TCG both fail on Debian's kernel of the base too.
-	local -A args=([robust_list]="-T test_robustness -T test_robust_list_multiple_elements")
+	local -A futex_args=([robust_list]="-T test_robustness -T test_robust_list_multiple_elements")
 	FUTEX_LEFT_OUT+=("robust_list test_robustness, test_robust_list_multiple_elements: they race the owner's death (robust_list.c says so) and fail under TCG on the base as well")
 	# What the Makefile builds and neither run.sh nor this list runs.
 	mapfile -t built < <(sed -n '/^TEST_GEN_PROGS/,/^$/p' "$src/Makefile" | grep -oE '\b[a-z][a-z_0-9]+\b')
@@ -288,7 +285,7 @@ futex_prepare() {
 	done
 	[ ${#broken[@]} = 0 ] || fatal "futex: selftests" "do not compile: ${broken[*]}"
 	for p in "${progs[@]}"; do
-		echo "$p${args[$p]:+ ${args[$p]}}"
+		echo "$p${futex_args[$p]:+ ${futex_args[$p]}}"
 	done >"$work/bin/futex-list.txt"
 	log "${#progs[@]} futex selftests for $name: ${progs[*]}"
 	stage_end
