@@ -140,13 +140,17 @@ UBLK_QUICK_SET="generic null loop"
 UBLK_TCG_SLOW="test_generic_06.sh test_recover_03.sh"
 UBLK_KSFT=
 UBLK_LEFT_OUT=()
-# ublk_left_out: a skip result for each test ublk_prepare left out.
-ublk_left_out() {
-	local t
-	for t in "${UBLK_LEFT_OUT[@]}"; do
-		result skip "ublk selftest ${t%%: *}" "${t#*: }"
+# left_out_skips WHAT ENTRY...: a skip result "WHAT selftest TEST" for
+# each ENTRY "TEST: why" that a *_prepare left out.
+left_out_skips() {
+	local what=$1 t
+	shift
+	for t in "$@"; do
+		result skip "$what selftest ${t%%: *}" "${t#*: }"
 	done
 }
+# ublk_left_out: a skip result for each test ublk_prepare left out.
+ublk_left_out() { left_out_skips ublk "${UBLK_LEFT_OUT[@]}"; }
 ublk_prepare() {
 	local name=$1 tree=$2 set=$3 work ksft liburing c srcs=() tests=() re
 	liburing=$MM_SEQID_CACHE/tools/liburing/usr
@@ -219,12 +223,7 @@ ublk_prepare() {
 # futex_left_out).
 FUTEX_KSFT=
 FUTEX_LEFT_OUT=()
-futex_left_out() {
-	local t
-	for t in "${FUTEX_LEFT_OUT[@]}"; do
-		result skip "futex selftest ${t%%: *}" "${t#*: }"
-	done
-}
+futex_left_out() { left_out_skips futex "${FUTEX_LEFT_OUT[@]}"; }
 futex_prepare() {
 	local name=$1 rev=${2:-mm-seqid} work src basewt hdr p progs=() built=() broken=()
 	work=$MM_SEQID_CACHE/futex/$name
