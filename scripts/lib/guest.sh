@@ -269,14 +269,14 @@ futex_prepare() {
 	# likely; under TCG both fail on Debian's kernel of the base too.
 	# futex_requeue's requeue_multiple: its ten waiters time out after
 	# 11 s, and futex_wait_for_thread() waits for each in turn until
-	# /proc/TID/wchan starts with "futex"; in 7.3 a waiter sleeps in
-	# __futex_wait, so each wait takes its full second and, under TCG,
+	# /proc/TID/wchan starts with "futex"; in the test kernel futex_do_wait() is
+	# inlined into __futex_wait, where a waiter sleeps, so each wait takes its full second and, under TCG,
 	# the last waiters time out first (ETIMEDOUT, then EIO) on the test
 	# kernel.  requeue_single, one waiter, still runs.
 	local -A futex_args=([robust_list]="-T test_robustness -T test_robust_list_multiple_elements"
 		[futex_requeue]="-T requeue_multiple")
 	FUTEX_LEFT_OUT+=("robust_list test_robustness, test_robust_list_multiple_elements: they race the owner's death (robust_list.c says so) and fail under TCG on the base as well"
-		"futex_requeue requeue_multiple: its helper waits a full second per waiter (it looks for \"futex\" in wchan; 7.3's waiters sleep in __futex_wait), so under TCG its ten waiters' 11 s timeout runs out")
+		"futex_requeue requeue_multiple: its helper waits a full second per waiter (it looks for \"futex\" in wchan; the test kernel inlines futex_do_wait() into __futex_wait(), where waiters sleep), so under TCG its ten waiters' 11 s timeout runs out")
 	# What the Makefile builds and neither run.sh nor this list runs.
 	mapfile -t built < <(sed -n '/^TEST_GEN_PROGS/,/^$/p' "$src/Makefile" | grep -oE '\b[a-z][a-z_0-9]+\b')
 	for p in "${built[@]}"; do
