@@ -269,10 +269,11 @@ futex_prepare() {
 	# likely; under TCG both fail on Debian's kernel of the base too.
 	# futex_requeue's requeue_multiple: its ten waiters time out after
 	# 11 s, and futex_wait_for_thread() waits for each in turn until
-	# /proc/TID/wchan starts with "futex"; in the test kernel futex_do_wait() is
-	# inlined into __futex_wait, where a waiter sleeps, so each wait takes its full second and, under TCG,
-	# the last waiters time out first (ETIMEDOUT, then EIO) on the test
-	# kernel.  requeue_single, one waiter, still runs.
+	# /proc/TID/wchan starts with "futex"; the test kernel inlines
+	# futex_do_wait() into __futex_wait, where a waiter then sleeps, so
+	# each wait takes its full second and, under TCG, the last waiters
+	# time out first (ETIMEDOUT, then EIO).  requeue_single, one waiter,
+	# still runs.
 	local -A futex_args=([robust_list]="-T test_robustness -T test_robust_list_multiple_elements"
 		[futex_requeue]="-T requeue_multiple")
 	FUTEX_LEFT_OUT+=("robust_list test_robustness, test_robust_list_multiple_elements: they race the owner's death (robust_list.c says so) and fail under TCG on the base as well"
